@@ -1,0 +1,5 @@
+import sys
+
+from looper.cli import main
+
+sys.exit(main())
