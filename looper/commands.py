@@ -102,6 +102,19 @@ class ClickVolume:
     value: float
 
 
+@dataclass(frozen=True, slots=True)
+class SetLoop(TrackCommand):
+    """Make performance-time frames [start, end) the loop, rounded to whole bars.
+
+    Not a pedal action: the programmatic surface (`looper.audio.AudioStream`)
+    sends it. Position 0 sits `offset` frames (rounded to bars) after `end`.
+    """
+
+    start: int = 0
+    end: int = 0
+    offset: int = 0
+
+
 Command = (
     Backloop
     | Record
@@ -118,6 +131,7 @@ Command = (
     | SetTempo
     | ClickToggle
     | ClickVolume
+    | SetLoop
 )
 
 #: YAML action name -> command class. The order is the order the README lists them.

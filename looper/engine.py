@@ -16,7 +16,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from looper.commands import (
     ClickVolume,
     Command,
     Reset,
+    SetLoop,
     SetTempo,
     TapTempo,
     TrackCommand,
@@ -35,6 +37,9 @@ from looper.grid import Grid
 from looper.history import HistoryRing
 from looper.pages import PagePool
 from looper.tracks import MAX_LAYERS, TRANSITIONS, Pending, State, Track
+
+if TYPE_CHECKING:
+    from looper.config import Config
 
 FAR = 1 << 62
 MIN_BPM, MAX_BPM = 20.0, 300.0
@@ -65,6 +70,32 @@ class EngineSettings:
     memory_seconds: float = 300.0
     max_block: int = 4096
     track_volumes: tuple[float, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, latency_frames: int = 0, **overrides: object
+    ) -> EngineSettings:
+        """The engine's view of a validated config; 1-based channels become 0-based."""
+        a, c, t = config.audio, config.clicktrack, config.tracks
+        settings = cls(
+            sample_rate=a.sample_rate,
+            inputs=tuple(ch - 1 for ch in a.inputs),
+            outputs=tuple(ch - 1 for ch in a.outputs),
+            click_outputs=tuple(ch - 1 for ch in c.outputs),
+            monitor=a.monitor,
+            latency_frames=latency_frames,
+            history_seconds=a.history_seconds,
+            bpm=c.bpm,
+            beats_per_bar=c.beats_per_bar,
+            click_volume=c.volume,
+            click_enabled=c.enabled,
+            tracks=t.count,
+            late_press=t.late_press,
+            crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
+            memory_seconds=t.memory_seconds,
+            max_block=max(4096, a.block_size),
+        )
+        return replace(settings, **overrides)
 
     @property
     def in_channels(self) -> int:
@@ -109,7 +140,7 @@ class Engine:
         self.click_volume = s.click_volume
         self.monitor = s.monitor
         self._accent, self._beat = click_sounds(s.sample_rate)
-        self._ramp = (np.arange(1, self.xfade + 1, dtype=np.float32) / max(1, self.xfade))
+        self._ramp = np.arange(1, self.xfade + 1, dtype=np.float32) / max(1, self.xfade)
         m = s.max_block
         self._in = np.zeros((m, n_in), dtype=np.float32)
         self._bus = np.zeros((m, n_in), dtype=np.float32)
@@ -124,9 +155,7 @@ class Engine:
         self._taps = np.zeros(MAX_TAPS, dtype=np.int64)
         self._ntaps = 0
         self.messages: deque[tuple[int, str]] = deque(maxlen=64)
-        self._actions = {
-            name: getattr(self, "_a_" + name) for name in set(TRANSITIONS.values())
-        }
+        self._actions = {name: getattr(self, "_a_" + name) for name in set(TRANSITIONS.values())}
         self._fires = {
             "capture": self._fire_capture,
             "arm": self._fire_arm,
@@ -173,6 +202,43 @@ class Engine:
             m = min(n - done, self.settings.max_block)
             self._block(indata[done : done + m], outdata[done : done + m])
             done += m
+
+    def loop(self, index: int) -> np.ndarray | None:
+        """A copy of a track's current loop (frames x channels), for stems; not realtime."""
+        tr = self.tracks[index]
+        if not tr.has_loop:
+            return None
+        return np.concatenate([self.pool.pages[p] for p in tr.table[tr.top, : tr.bars]])
+
+    def history(self, start: int, end: int) -> np.ndarray:
+        """A copy of performance-time frames [start, end); zeros where nothing is held."""
+        out = np.zeros((max(0, end - start), self.channels), dtype=np.float32)
+        for k, a, b, off in self._history_spans(start, end):
+            out[a - start : b - start] = self.pool.pages[k, off : off + b - a]
+        return out
+
+    def write_history(self, start: int, data: np.ndarray, overwrite: bool = True) -> None:
+        """Put audio into the held history at performance-time frame `start` (not realtime)."""
+        for k, a, b, off in self._history_spans(start, start + len(data)):
+            page = self.pool.pages[k, off : off + b - a]
+            if overwrite:
+                page[:] = data[a - start : b - start]
+            else:
+                page += data[a - start : b - start]
+
+    def _history_spans(self, start: int, end: int) -> list[tuple[int, int, int, int]]:
+        """(page, from, to, offset in page) for each held bar overlapping [start, end)."""
+        g = self.grid
+        spans = []
+        for k in range(g.bar_index(start), g.bar_index(max(start, end - 1)) + 1):
+            page = self.ring.page(k)
+            if page < 0:
+                continue
+            bar_start = g.origin + k * g.bar
+            a, b = max(start, bar_start), min(end, bar_start + g.bar)
+            if a < b:
+                spans.append((page, a, b, a - bar_start))
+        return spans
 
     def say(self, text: str) -> None:
         self.messages.append((self.frame, text))
@@ -263,7 +329,9 @@ class Engine:
             np.copyto(pages[page, off : off + n], inp)
             for tr in self.tracks:
                 if tr.dubbing and tr.dub_from <= tau < tr.dub_until:
-                    np.add(pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n])
+                    np.add(
+                        pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n]
+                    )
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
                 self._play(tr, t, bus)
@@ -292,7 +360,9 @@ class Engine:
         if x and pos >= length - x:  # the seam: fade into the audio that led into the loop
             q = pos - (length - x)
             pre_page = tr.pre[tr.top]
-            pre = (self.pool.zero if pre_page < 0 else pages[pre_page])[bar - x + q : bar - x + q + n]
+            pre = (self.pool.zero if pre_page < 0 else pages[pre_page])[
+                bar - x + q : bar - x + q + n
+            ]
             np.subtract(pre, src, out=out)
             out *= self._ramp[q : q + n, None]
             out += src
@@ -467,6 +537,16 @@ class Engine:
                 self.click_enabled = not self.click_enabled
             case ClickVolume(value=v):
                 self.click_volume = v
+            case SetLoop(track=i, start=start, end=end, offset=offset):
+                tr = self.tracks[i]
+                if tr.state in (State.RECORDING, State.OVERDUBBING):
+                    self.say(f"track {i + 1}: busy {tr.state.value}; loop not set")
+                    return
+                g = self.grid
+                first, last = (round((f - g.origin) / g.bar) for f in (start, end))
+                anchor = g.origin + (last + round(offset / g.bar)) * g.bar
+                tr.pending = None
+                self._take(tr, first, min(last, self.ring.last_bar + 1), anchor, t)
             case TrackCommand() | Reset():
                 assert command.track is not None
                 self._track_command(self.tracks[command.track], command, p)
@@ -511,9 +591,12 @@ class Engine:
         self._schedule(tr, "capture", e, command, bar=e, bars=command.bars)
 
     def _fire_capture(self, tr: Track, pending: Pending, t: int) -> None:
-        e = pending.bar
-        end = self.grid.bar_index(e)
-        first = max(end - pending.bars, self.ring.oldest_bar)
+        end = self.grid.bar_index(pending.bar)
+        self._take(tr, end - pending.bars, end, pending.bar, t)
+
+    def _take(self, tr: Track, first: int, end: int, anchor: int, t: int) -> None:
+        """History bars [first, end) become the track's loop, position 0 at `anchor`."""
+        first = max(first, self.ring.oldest_bar)
         n = end - first
         if n <= 0 or not self._room(tr, captured=n + 1):
             if tr.state is State.WAITING:
@@ -527,7 +610,7 @@ class Engine:
         tr.nbars[layer] = n
         tr.pre[layer] = self.ring.page(first - 1)
         self.pool.ref(int(tr.pre[layer]))
-        tr.anchor = e
+        tr.anchor = anchor
         tr.state = State.PLAYING
         tr.dubbing = False
         self._sound(tr, t)

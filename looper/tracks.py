@@ -93,7 +93,16 @@ TRANSITIONS: dict[tuple[State, type], str] = {
 
 #: The commands the table speaks of (every other command is global or state-free).
 TRACK_COMMANDS: tuple[type, ...] = (
-    Backloop, Record, Overdub, Play, Stop, Toggle, Mute, Undo, Redo, Reset,
+    Backloop,
+    Record,
+    Overdub,
+    Play,
+    Stop,
+    Toggle,
+    Mute,
+    Undo,
+    Redo,
+    Reset,
 )
 
 

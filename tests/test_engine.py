@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from engine_helpers import BAR, BEAT, RATE, main, ramp_input, render
+
 from looper.commands import (
     Backloop,
     ClickToggle,
@@ -64,7 +64,9 @@ def test_backloop_late_press_waits_for_the_coming_downbeat() -> None:
 def test_the_late_press_window_follows_the_setting() -> None:
     p = 3 * BAR + 1100  # past half a bar
     _, out = render([(p, Backloop(0, 1))], 6 * BAR, late_press=0.5)
-    np.testing.assert_array_equal(main(out)[4 * BAR :], looped(frames(4 * BAR, 6 * BAR), 4 * BAR, 3 * BAR))
+    np.testing.assert_array_equal(
+        main(out)[4 * BAR :], looped(frames(4 * BAR, 6 * BAR), 4 * BAR, 3 * BAR)
+    )
 
 
 def test_backloop_takes_the_whole_bars_there_are() -> None:
@@ -100,7 +102,9 @@ def test_record_start_and_end_snap_and_the_loop_plays_from_its_end() -> None:
 
 def test_record_lasts_at_least_one_bar() -> None:
     _, out = render([(BAR + 300, Record(0)), (BAR + 400, Record(0))], 5 * BAR)
-    np.testing.assert_array_equal(main(out)[2 * BAR :], looped(frames(2 * BAR, 5 * BAR), 2 * BAR, BAR))
+    np.testing.assert_array_equal(
+        main(out)[2 * BAR :], looped(frames(2 * BAR, 5 * BAR), 2 * BAR, BAR)
+    )
 
 
 def test_record_start_in_the_future_waits() -> None:
@@ -141,7 +145,9 @@ def test_overdub_layers_one_pass_at_its_phase_and_undo_redo_swap_it(latency: int
     new = overdubbed(frames(0, 13 * BAR), 2 * BAR, 0, 4 * BAR, latency)
     np.testing.assert_array_equal(y[2 * BAR + 300 : 6 * BAR], old[2 * BAR + 300 : 6 * BAR])
     np.testing.assert_array_equal(y[6 * BAR : 9 * BAR + 100], new[6 * BAR : 9 * BAR + 100])
-    np.testing.assert_array_equal(y[9 * BAR + 100 : 11 * BAR + 100], old[9 * BAR + 100 : 11 * BAR + 100])
+    np.testing.assert_array_equal(
+        y[9 * BAR + 100 : 11 * BAR + 100], old[9 * BAR + 100 : 11 * BAR + 100]
+    )
     np.testing.assert_array_equal(y[11 * BAR + 100 :], new[11 * BAR + 100 :])
     assert engine.tracks[0].state is State.PLAYING
 
@@ -164,17 +170,19 @@ def test_each_overdub_pass_is_one_undo_step() -> None:
 
 def test_undo_while_overdubbing_drops_the_pass_in_progress() -> None:
     script = [(BAR + 100, Backloop(0, 1)), (2 * BAR + 100, Overdub(0)), (3 * BAR + 500, Undo(0))]
-    engine, out = render(script, 5 * BAR)
+    _engine, out = render(script, 5 * BAR)
     i = np.arange(BAR)
     np.testing.assert_array_equal(main(out)[3 * BAR : 4 * BAR], (i + 1) + (2 * BAR + i + 1))
-    engine2, out2 = render(script[:1] + [(2 * BAR + 100, Overdub(0)), (2 * BAR + 500, Undo(0))], 5 * BAR)
+    engine2, out2 = render(
+        [*script[:1], (2 * BAR + 100, Overdub(0)), (2 * BAR + 500, Undo(0))], 5 * BAR
+    )
     np.testing.assert_array_equal(main(out2)[3 * BAR :], np.tile(i + 1, 2))
     assert engine2.tracks[0].count == 1
 
 
 def test_undo_of_the_loop_itself_empties_the_track_and_redo_brings_it_back_in_phase() -> None:
     script = [(BAR + 100, Backloop(0, 1)), (2 * BAR + 300, Undo(0)), (3 * BAR + 700, Redo(0))]
-    engine, out = render(script, 5 * BAR)
+    _engine, out = render(script, 5 * BAR)
     y = main(out)
     assert not y[2 * BAR + 300 : 3 * BAR + 700].any()
     t = frames(3 * BAR + 700, 5 * BAR)
@@ -182,28 +190,47 @@ def test_undo_of_the_loop_itself_empties_the_track_and_redo_brings_it_back_in_ph
 
 
 def test_backloop_on_a_playing_track_replaces_the_loop_and_undo_brings_the_old_one_back() -> None:
-    script = [(BAR + 100, Backloop(0, 1)), (4 * BAR + 100, Backloop(0, 2)), (6 * BAR + 100, Undo(0))]
+    script = [
+        (BAR + 100, Backloop(0, 1)),
+        (4 * BAR + 100, Backloop(0, 2)),
+        (6 * BAR + 100, Undo(0)),
+    ]
     _, out = render(script, 8 * BAR)
     y = main(out)
-    np.testing.assert_array_equal(y[4 * BAR + 100 : 6 * BAR + 100], looped(frames(4 * BAR + 100, 6 * BAR + 100), 4 * BAR, 2 * BAR))
-    np.testing.assert_array_equal(y[6 * BAR + 100 :], looped(frames(6 * BAR + 100, 8 * BAR), BAR, 0))
+    np.testing.assert_array_equal(
+        y[4 * BAR + 100 : 6 * BAR + 100],
+        looped(frames(4 * BAR + 100, 6 * BAR + 100), 4 * BAR, 2 * BAR),
+    )
+    np.testing.assert_array_equal(
+        y[6 * BAR + 100 :], looped(frames(6 * BAR + 100, 8 * BAR), BAR, 0)
+    )
 
 
 def test_stop_and_play_happen_at_the_next_downbeat_and_play_restarts_from_the_top() -> None:
     script = [(2 * BAR + 100, Backloop(0, 2)), (3 * BAR + 300, Stop(0)), (5 * BAR + 1900, Play(0))]
     _, out = render(script, 9 * BAR)
     y = main(out)
-    np.testing.assert_array_equal(y[2 * BAR + 100 : 4 * BAR], looped(frames(2 * BAR + 100, 4 * BAR), 2 * BAR, 0))
+    np.testing.assert_array_equal(
+        y[2 * BAR + 100 : 4 * BAR], looped(frames(2 * BAR + 100, 4 * BAR), 2 * BAR, 0)
+    )
     assert not y[4 * BAR : 6 * BAR].any()
-    np.testing.assert_array_equal(y[6 * BAR :], looped(frames(6 * BAR, 9 * BAR), 6 * BAR, 4 * BAR)[:] - 4 * BAR)
+    np.testing.assert_array_equal(
+        y[6 * BAR :], looped(frames(6 * BAR, 9 * BAR), 6 * BAR, 4 * BAR)[:] - 4 * BAR
+    )
 
 
 def test_toggle_stops_and_starts() -> None:
-    script = [(2 * BAR + 100, Backloop(0, 1)), (2 * BAR + 200, Toggle(0)), (3 * BAR + 200, Toggle(0))]
+    script = [
+        (2 * BAR + 100, Backloop(0, 1)),
+        (2 * BAR + 200, Toggle(0)),
+        (3 * BAR + 200, Toggle(0)),
+    ]
     _, out = render(script, 6 * BAR)
     y = main(out)
     assert not y[3 * BAR : 4 * BAR].any()
-    np.testing.assert_array_equal(y[4 * BAR :], looped(frames(4 * BAR, 6 * BAR), 4 * BAR, 3 * BAR) - 3 * BAR + BAR)
+    np.testing.assert_array_equal(
+        y[4 * BAR :], looped(frames(4 * BAR, 6 * BAR), 4 * BAR, 3 * BAR) - 3 * BAR + BAR
+    )
 
 
 def test_mute_is_immediate_and_keeps_the_phase() -> None:
@@ -211,11 +238,17 @@ def test_mute_is_immediate_and_keeps_the_phase() -> None:
     _, out = render(script, 5 * BAR)
     y = main(out)
     assert not y[2 * BAR + 777 : 3 * BAR + 333].any()
-    np.testing.assert_array_equal(y[3 * BAR + 333 :], looped(frames(3 * BAR + 333, 5 * BAR), 2 * BAR, 0))
+    np.testing.assert_array_equal(
+        y[3 * BAR + 333 :], looped(frames(3 * BAR + 333, 5 * BAR), 2 * BAR, 0)
+    )
 
 
 def test_reset_is_immediate_and_gives_the_memory_back() -> None:
-    script = [(2 * BAR + 100, Backloop(0, 2)), (2 * BAR + 150, Overdub(0)), (4 * BAR + 50, Reset(0))]
+    script = [
+        (2 * BAR + 100, Backloop(0, 2)),
+        (2 * BAR + 150, Overdub(0)),
+        (4 * BAR + 50, Reset(0)),
+    ]
     engine, out = render(script, 5 * BAR)
     assert not main(out)[4 * BAR + 50 :].any()
     assert engine.tracks[0].state is State.EMPTY
@@ -224,7 +257,11 @@ def test_reset_is_immediate_and_gives_the_memory_back() -> None:
 
 
 def test_reset_all_empties_every_track() -> None:
-    script = [(2 * BAR + 100, Backloop(0, 1)), (2 * BAR + 100, Backloop(1, 2)), (3 * BAR, Reset(None))]
+    script = [
+        (2 * BAR + 100, Backloop(0, 1)),
+        (2 * BAR + 100, Backloop(1, 2)),
+        (3 * BAR, Reset(None)),
+    ]
     engine, out = render(script, 4 * BAR)
     assert not main(out)[3 * BAR :].any()
     assert all(tr.state is State.EMPTY for tr in engine.tracks)
@@ -252,7 +289,9 @@ def test_tracks_of_different_lengths_stay_in_phase_with_the_grid() -> None:
 def test_track_volume_scales_the_loop() -> None:
     script = [(BAR + 100, Backloop(0, 1)), (BAR + 100, TrackVolume(0, 0.5))]
     _, out = render(script, 3 * BAR)
-    np.testing.assert_array_equal(main(out)[BAR + 100 :], looped(frames(BAR + 100, 3 * BAR), BAR, 0) * np.float32(0.5))
+    np.testing.assert_array_equal(
+        main(out)[BAR + 100 :], looped(frames(BAR + 100, 3 * BAR), BAR, 0) * np.float32(0.5)
+    )
 
 
 def test_monitor_sends_the_dry_input_to_the_main_outputs() -> None:
@@ -265,21 +304,30 @@ def test_mono_input_goes_to_every_main_output_and_inputs_are_picked_by_channel()
     x = np.zeros((n, 3), np.float32)
     x[:, 2] = ramp_input(n)[:, 0]
     x[:, 0] = -1.0
-    _, out = render([(BAR + 100, Backloop(0, 1))], n, signal=x, inputs=(2,), outputs=(0, 1), click_outputs=(2,))
+    _, out = render(
+        [(BAR + 100, Backloop(0, 1))], n, signal=x, inputs=(2,), outputs=(0, 1), click_outputs=(2,)
+    )
     want = looped(frames(BAR + 100, n), BAR, 0)
     np.testing.assert_array_equal(out[BAR + 100 :, 0], want)
     np.testing.assert_array_equal(out[BAR + 100 :, 1], want)
 
 
 def test_the_click_is_accented_on_the_downbeat_and_goes_only_to_its_outputs() -> None:
-    engine, out = render([(2 * BAR + 10, ClickVolume(0.5)), (3 * BAR, ClickToggle())], 4 * BAR, click_enabled=True, click_volume=1.0)
+    _engine, out = render(
+        [(2 * BAR + 10, ClickVolume(0.5)), (3 * BAR, ClickToggle())],
+        4 * BAR,
+        click_enabled=True,
+        click_volume=1.0,
+    )
     accent, beat = click_sounds(RATE)
     assert not out[:, 0].any()
     click = out[:, 1]
     np.testing.assert_array_equal(click[: len(accent)], accent)
     np.testing.assert_array_equal(click[BEAT : BEAT + len(beat)], beat)
     np.testing.assert_array_equal(click[BAR : BAR + len(accent)], accent)
-    np.testing.assert_array_equal(click[2 * BAR + BEAT : 2 * BAR + BEAT + len(beat)], beat * np.float32(0.5))
+    np.testing.assert_array_equal(
+        click[2 * BAR + BEAT : 2 * BAR + BEAT + len(beat)], beat * np.float32(0.5)
+    )
     assert not click[3 * BAR :].any()
     assert not accent.any() or not np.array_equal(accent, beat)
 
@@ -338,7 +386,9 @@ def test_output_is_identical_for_every_block_size() -> None:
         latency_frames=37,
         monitor=0.5,
     )
-    outs = [render(SCRIPT, n, block=b, signal=x, **settings)[1] for b in (1, 63, 64, 256, 1024, 4097)]
+    outs = [
+        render(SCRIPT, n, block=b, signal=x, **settings)[1] for b in (1, 63, 64, 256, 1024, 4097)
+    ]
     assert outs[0][BAR:].any()
     for other in outs[1:]:
         np.testing.assert_array_equal(other, outs[0])
@@ -374,4 +424,6 @@ def test_a_command_at_the_exact_frame_lands_on_that_frame() -> None:
 def test_memory_is_fixed_whatever_the_session_length() -> None:
     engine, _ = render([(BAR + 100, Backloop(0, 1))], 40 * BAR, block=1024)
     used = engine.pool.count - engine.pool.free
-    assert used == engine.ring.slots + 1 + 0  # the ring, the one-bar loop (pre-roll is bar -1: none)
+    assert (
+        used == engine.ring.slots + 1 + 0
+    )  # the ring, the one-bar loop (pre-roll is bar -1: none)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from engine_helpers import BAR, render
+
 from looper.commands import (
     Backloop,
     Mute,
@@ -24,7 +24,7 @@ from looper.commands import (
 )
 from looper.tracks import TRACK_COMMANDS, TRANSITIONS, State
 
-E, W, R, P, S, M, O = (
+E, W, R, P, S, M, D = (
     State.EMPTY,
     State.WAITING,
     State.RECORDING,
@@ -44,7 +44,7 @@ SETUPS: dict[State, tuple[list[tuple[int, object]], int]] = {
     P: ([(3 * BAR + 100, Backloop(0, 2))], 3 * BAR + 200),
     S: ([(BAR + 100, Backloop(0, 1)), (BAR + 200, Stop(0))], 3 * BAR + 200),
     M: ([(3 * BAR + 100, Backloop(0, 2)), (3 * BAR + 150, Mute(0))], 3 * BAR + 200),
-    O: ([(2 * BAR + 100, Backloop(0, 2)), (3 * BAR + 100, Overdub(0))], 3 * BAR + 200),
+    D: ([(2 * BAR + 100, Backloop(0, 2)), (3 * BAR + 100, Overdub(0))], 3 * BAR + 200),
 }
 
 COMMANDS = {
@@ -94,7 +94,7 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (R, "reset"): (E, None),
     (P, "backloop"): (P, None),
     (P, "record"): (R, None),
-    (P, "overdub"): (O, None),
+    (P, "overdub"): (D, None),
     (P, "play"): (P, "start"),
     (P, "stop"): (P, "stop"),
     (P, "toggle"): (P, "stop"),
@@ -122,16 +122,16 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (M, "undo"): (E, None),
     (M, "redo"): (M, None),
     (M, "reset"): (E, None),
-    (O, "backloop"): (O, None),
-    (O, "record"): (O, None),
-    (O, "overdub"): (P, None),  # snaps back to the downbeat the overdub began on: nothing layered
-    (O, "play"): (O, None),
-    (O, "stop"): (O, "stop"),
-    (O, "toggle"): (O, "stop"),
-    (O, "mute"): (O, None),
-    (O, "undo"): (P, None),
-    (O, "redo"): (O, None),
-    (O, "reset"): (E, None),
+    (D, "backloop"): (D, None),
+    (D, "record"): (D, None),
+    (D, "overdub"): (P, None),  # snaps back to the downbeat the overdub began on: nothing layered
+    (D, "play"): (D, None),
+    (D, "stop"): (D, "stop"),
+    (D, "toggle"): (D, "stop"),
+    (D, "mute"): (D, None),
+    (D, "undo"): (P, None),
+    (D, "redo"): (D, None),
+    (D, "reset"): (E, None),
 }
 
 

@@ -1,0 +1,225 @@
+"""A private JACK server for live tests: ``jackd -n NAME -d dummy``.
+
+No sound card is needed: the dummy backend runs the JACK graph from a timer.
+Each server gets its own name, so tests never touch a user's default server,
+and subprocesses find it through :attr:`JackServer.env`.
+
+Start the server *before* a process imports sounddevice (PortAudio scans its
+host APIs at import time), so run the looper under test as a subprocess with
+``env=server.env`` and keep sounddevice out of the test process.
+
+Example::
+
+    with JackServer() as server:
+        subprocess.run([...], env=server.env)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_counter = itertools.count(1)
+
+#: Seconds to wait for a new server to accept clients.
+START_TIMEOUT = 30.0
+#: Seconds to wait for jackd to exit after SIGTERM before SIGKILL.
+STOP_TIMEOUT = 10.0
+
+
+class JackServerError(RuntimeError):
+    """jackd did not start, or died."""
+
+
+class JackServer:
+    """A ``jackd`` process with the dummy backend, under a unique server name.
+
+    Flags that matter:
+
+    * ``--no-realtime``: no SCHED_FIFO, so it behaves the same as root or not,
+      in a container or not (no rtprio limits needed).
+    * ``--sync``: the driver waits for the whole client graph every cycle
+      instead of skipping late clients, so a loaded machine makes cycles late
+      but never drops frames from a client's timeline.
+    * ``--timeout``: a generous client timeout (ms) for the same reason.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        sample_rate: int = 48000,
+        period: int = 128,
+        *,
+        capture: int = 2,
+        playback: int = 2,
+        sync: bool = True,
+        client_timeout_ms: int = 5000,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name or f"looper-test-{os.getpid()}-{next(_counter)}"
+        self.sample_rate = sample_rate
+        self.period = period
+        self.capture = capture
+        self.playback = playback
+        self.sync = sync
+        self.client_timeout_ms = client_timeout_ms
+        self.extra_args = tuple(extra_args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_path: str | None = None
+        self._final_log = ""
+
+    # -- environment for clients ------------------------------------------
+
+    @property
+    def jack_env(self) -> dict[str, str]:
+        """Just the variables that point a JACK client at this server."""
+        return {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """A full environment for ``subprocess`` (``os.environ`` + :attr:`jack_env`)."""
+        return {**os.environ, **self.jack_env}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def command(self) -> list[str]:
+        jackd = shutil.which("jackd")
+        if jackd is None:
+            raise JackServerError("jackd not found: run scripts/bootstrap (Debian package jackd2)")
+        cmd = [jackd, "--no-realtime", "-n", self.name, "-t", str(self.client_timeout_ms)]
+        if self.sync:
+            cmd.append("--sync")
+        cmd += list(self.extra_args)
+        cmd += [
+            "-d", "dummy",
+            "-r", str(self.sample_rate),
+            "-p", str(self.period),
+            "-C", str(self.capture),
+            "-P", str(self.playback),
+        ]  # fmt: skip
+        return cmd
+
+    def start(self, timeout: float = START_TIMEOUT) -> JackServer:
+        if self.proc is not None:
+            raise JackServerError(f"JACK server {self.name!r} already started")
+        cmd = self.command()
+        fd, self._log_path = tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JACK_")}
+        env["JACK_NO_AUDIO_RESERVATION"] = "1"  # no D-Bus device reservation
+        with os.fdopen(fd, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # a Ctrl-C in the terminal goes to pytest only
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import jack
+
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        jack.set_error_function(lambda msg: None)  # libjack complains while polling
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    raise JackServerError(
+                        f"jackd for {self.name!r} exited with status {self.proc.returncode}"
+                        f" before accepting clients.\ncommand: {' '.join(self.command())}"
+                        f"\njackd output:\n{self.log_tail()}"
+                    )
+                try:
+                    client = jack.Client("probe", servername=self.name, no_start_server=True)
+                except jack.JackError as exc:
+                    last_error = exc
+                else:
+                    client.close()
+                    return
+                if time.monotonic() > deadline:
+                    raise JackServerError(
+                        f"JACK server {self.name!r} did not accept clients within"
+                        f" {timeout:.0f} s ({last_error}).\ncommand: {' '.join(self.command())}"
+                        f"\njackd output:\n{self.log_tail()}"
+                    )
+                time.sleep(0.05)
+        finally:
+            jack.set_error_function(None)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            self._remove_shm()  # left behind after a SIGKILL or a crash
+        if self._log_path is not None:
+            self._final_log = self.log[-65536:]  # the dummy driver's XRun lines pile up
+            with contextlib.suppress(OSError):
+                os.unlink(self._log_path)
+            self._log_path = None
+
+    def _remove_shm(self) -> None:
+        """Remove this server's files in /dev/shm (its name is unique, so any
+        left once jackd is dead are garbage)."""
+        shm = Path("/dev/shm")
+        for path in [*shm.glob(f"jack_{self.name}_*"), *shm.glob(f"jack_sem.*_{self.name}_*")]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def log(self) -> str:
+        """Everything jackd printed so far."""
+        if self._log_path is None:
+            return self._final_log
+        with open(self._log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of jackd's output for error messages, without the per-cycle
+        ``JackTimedDriver::Process XRun`` lines (the dummy driver prints one for
+        every late cycle)."""
+        kept = []
+        xruns = 0
+        for line in self.log.splitlines():
+            if "XRun =" in line:
+                xruns += 1
+            else:
+                kept.append(line)
+        tail = kept[-lines:]
+        if xruns:
+            tail.append(f"[{xruns} 'XRun' lines left out]")
+        return "\n".join(tail)
+
+    def __enter__(self) -> JackServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<JackServer {self.name!r} {state} {self.sample_rate} Hz/{self.period}>"
