@@ -428,13 +428,9 @@ class Engine:
     def _push_layer(self, tr: Track, copy: bool) -> int:
         for layer in range(tr.top + 1, tr.count):
             self._free_layer(tr, layer)
+        tr.count = tr.top + 1
         if tr.top + 1 == MAX_LAYERS:
-            self._free_layer(tr, 0)
-            tr.table[:-1] = tr.table[1:]
-            tr.nbars[:-1] = tr.nbars[1:]
-            tr.pre[:-1] = tr.pre[1:]
-            tr.fresh[:-1] = tr.fresh[1:]
-            tr.top -= 1
+            self._drop_oldest(tr)
         new = tr.top + 1
         if copy and tr.top >= 0:
             n = int(tr.nbars[tr.top])
@@ -466,15 +462,24 @@ class Engine:
         """Free the oldest undo layer of any track to make room; False when none is left."""
         for other in (tr, *self.tracks):
             if other.top >= 1 and not (other.dubbing and other.top <= 1):
-                self._free_layer(other, 0)
-                other.table[:-1] = other.table[1:]
-                other.nbars[:-1] = other.nbars[1:]
-                other.pre[:-1] = other.pre[1:]
-                other.fresh[:-1] = other.fresh[1:]
-                other.top -= 1
-                other.count -= 1
+                self._drop_oldest(other)
                 return True
         return False
+
+    def _drop_oldest(self, tr: Track) -> None:
+        """Free layer 0 and move the others down, row by row: no temporary array."""
+        self._free_layer(tr, 0)
+        for layer in range(tr.count - 1):
+            tr.table[layer] = tr.table[layer + 1]
+            tr.nbars[layer] = tr.nbars[layer + 1]
+            tr.pre[layer] = tr.pre[layer + 1]
+            tr.fresh[layer] = tr.fresh[layer + 1]
+        last = tr.count - 1
+        tr.table[last].fill(-1)
+        tr.nbars[last] = 0
+        tr.pre[last] = -1
+        tr.top -= 1
+        tr.count -= 1
 
     def _clear(self, tr: Track) -> None:
         for layer in range(tr.count):

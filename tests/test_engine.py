@@ -28,7 +28,7 @@ from looper.commands import (
     Undo,
 )
 from looper.engine import click_sounds
-from looper.tracks import State
+from looper.tracks import MAX_LAYERS, State
 
 
 def looped(t: np.ndarray, end: int, start: int, latency: int = 0) -> np.ndarray:
@@ -166,6 +166,23 @@ def test_each_overdub_pass_is_one_undo_step() -> None:
     two_passes = one_pass + (3 * BAR + i + 1)
     np.testing.assert_array_equal(y[4 * BAR : 5 * BAR], two_passes)
     np.testing.assert_array_equal(y[5 * BAR + 100 : 6 * BAR], one_pass[100:])
+
+
+def test_past_the_undo_depth_the_oldest_layers_go_and_the_rest_stay_exact() -> None:
+    passes = MAX_LAYERS + 8
+    script = [(BAR + 100, Backloop(0, 1)), (2 * BAR + 100, Overdub(0))]
+    # Ending on a pass boundary: that boundary had already opened (and made room for) one
+    # more layer, which the snapped end takes back; so MAX_LAYERS - 1 layers remain.
+    script += [((2 + passes) * BAR + 100, Overdub(0))]
+    script += [((3 + passes) * BAR + 100 + k, Undo(0)) for k in range(MAX_LAYERS - 2)]
+    engine, out = render(script, (5 + passes) * BAR, history_seconds=10, memory_seconds=120)
+    tr = engine.tracks[0]
+    assert tr.count == MAX_LAYERS - 1 and tr.top == 0
+    dropped = 1 + passes - tr.count  # the base loop and the oldest passes
+    i = np.arange(BAR)
+    kept = (i + 1) + sum((2 + k) * BAR + i + 1 for k in range(dropped))
+    np.testing.assert_array_equal(main(out)[(4 + passes) * BAR : (5 + passes) * BAR], kept)
+    assert engine.pool.refs.sum() == sum(int(tr.nbars[k]) for k in range(tr.count))
 
 
 def test_undo_while_overdubbing_drops_the_pass_in_progress() -> None:
