@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from looper.config import Config, ConfigError, load_config
@@ -38,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the config and show the pedal map")
     check.add_argument("--config", required=True, type=Path)
+
+    sub.add_parser("devices", help="list the audio devices and MIDI input ports")
+
+    monitor = sub.add_parser("monitor", help="show what each pedal message does, without audio")
+    monitor.add_argument("--config", required=True, type=Path)
     return parser
 
 
@@ -52,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if args.command == "devices":  # the one command that needs no config
+        return _devices(console, err)
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -59,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             err.print(str(problem), markup=False)
         return EXIT_USAGE
-    handlers = {"render": _render, "check": _check, "run": _run}
+    handlers = {"render": _render, "check": _check, "run": _run, "monitor": _monitor}
     return handlers[args.command](args, config, console, err)
 
 
@@ -120,3 +130,70 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     from looper.live import run
 
     return run(config, args.config, out, err)
+
+
+def _devices(out: Console, err: Console) -> int:
+    """What audio.input_device, audio.output_device and midi.input can name."""
+    from looper.midi import is_through, list_inputs
+
+    try:
+        import sounddevice as sd
+    except OSError as error:  # no PortAudio library
+        err.print(f"audio: PortAudio is not available ({error})", markup=False)
+    else:
+        table = Table(title="audio devices (audio.input_device / output_device: index or name)")
+        for column in ("index", "name", "host API", "in", "out", "default"):
+            table.add_column(column)
+        defaults: dict[str, int] = {}
+        for kind in ("input", "output"):
+            with contextlib.suppress(sd.PortAudioError):  # no default device of that kind
+                defaults[kind] = sd.query_devices(kind=kind)["index"]
+        apis = sd.query_hostapis()
+        for device in sd.query_devices():
+            index = device["index"]
+            default = ", ".join(kind for kind, i in defaults.items() if i == index)
+            table.add_row(
+                str(index),
+                escape(device["name"]),  # "USB Audio [hw:1,0]" is not markup
+                apis[device["hostapi"]]["name"],
+                str(device["max_input_channels"]),
+                str(device["max_output_channels"]),
+                default,
+            )
+        if table.row_count:
+            out.print(table)
+        else:
+            out.print("audio devices: none found (is the sound card plugged in, or JACK running?)")
+    out.print("MIDI input ports (midi.input: part of a name; midi.backend: alsa or jack):")
+    for backend, ports in list_inputs("auto").items():
+        if isinstance(ports, str):
+            out.print(f"  {backend}: {ports}", markup=False)
+            continue
+        out.print(f"  {backend}:" + ("" if ports else " no ports"), markup=False)
+        for name in ports:
+            note = " (through port: skipped when midi.input is null)" if is_through(name) else ""
+            out.print(f"    {name}{note}", markup=False)
+    return EXIT_OK
+
+
+def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
+    """Each pedal message and what it fires, as the live looper would, until Ctrl-C."""
+    from looper.midi import PortState, watch
+
+    try:
+        events = watch(config, threading.Event())
+    except ValueError as error:  # bindings no message could honour
+        err.print(f"{args.config}: the pedal bindings cannot work: {error}", markup=False)
+        return EXIT_USAGE
+    try:
+        out.print(f"looper monitor: {args.config}; press the pedals, Ctrl-C stops.", markup=False)
+        with contextlib.closing(events):  # closes the port however the loop ends
+            for event in events:
+                if isinstance(event, PortState):
+                    out.print(event.text, markup=False)
+                else:
+                    fired = "; ".join(event.fired) or "no command"
+                    out.print(f"{event.message or '(time passed)'}: {fired}", markup=False)
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK

@@ -37,6 +37,11 @@ class Status:
     load_max: float  # worst callback time / period since start
     latency_ms: float
     block: int
+    load_p99: float = 0.0  # session-wide percentiles of callback time / period
+    load_p999: float = 0.0
+    blocks: int = 0  # callbacks so far
+    rss_mb: float = 0.0  # resident memory of the audio process
+    rss_start_mb: float = 0.0  # ...once it was set up
     midi: str = "MIDI: not started"  # the footswitch port's state, in words
     messages: tuple[str, ...] = field(default_factory=tuple)  # recent, oldest first
 
@@ -239,7 +244,7 @@ def line(status: Status) -> str:
             *tracks,
             f"xruns {status.xruns}",
             f"load {status.load:.0%}/{status.load_max:.0%}",
-            status.midi,
+            status.midi.split(";")[0],  # the port's state; its own line said the rest
         ]
     )
 

@@ -26,9 +26,16 @@ Example::
         rec = h.recording                    # frames x inputs, float32
         h.assert_clean()                     # no dropped frames, nothing late
 
-A JACK connection from the harness to itself (out_1 -> in_1) arrives one
-period later (see tests/test_jack_harness.py); a round trip through another
-client also takes one period, because the graph then has a cycle.
+Measured delays (tests/test_jack_harness.py): audio from the harness to itself
+(out_1 -> in_1) arrives exactly one period later, and so does a round trip
+through another client (the graph then has a cycle, and one edge of it is
+delayed by a period); MIDI from ``pedal`` reaches another client in the same
+cycle, at the same frame.
+
+The server runs ``--sync``, so the process callback below, which needs the
+GIL, holds up the whole server while it waits for it: in the test process,
+never make a blocking JACK call while holding the GIL (JACK-Client's calls
+release it; python-rtmidi's JACK API does not, so run rtmidi in a subprocess).
 """
 
 from __future__ import annotations
@@ -91,6 +98,29 @@ class HarnessError(RuntimeError):
     pass
 
 
+def open_client(server: JackServer, name: str, attempts: int = 5) -> jack.Client:
+    """A JACK client with exactly ``name`` on ``server``, retried a few times.
+
+    Opening has failed (rarely, with ``server_error``) while other test runs
+    started and stopped their own servers on the same machine; a retry works.
+    """
+    error: jack.JackOpenError | None = None
+    for attempt in range(attempts):
+        try:
+            return jack.Client(
+                name, use_exact_name=True, servername=server.name, no_start_server=True
+            )
+        except jack.JackOpenError as exc:
+            error = exc
+            if not server.running:
+                break
+            time.sleep(0.2 * (attempt + 1))
+    raise HarnessError(
+        f"cannot open JACK client {name!r} on {server.name!r}: {error}"
+        f"\njackd output:\n{server.log_tail()}"
+    ) from error
+
+
 class Harness:
     """A JACK client that plays, records and stomps on one frame timeline.
 
@@ -109,9 +139,15 @@ class Harness:
         seconds: float = 60.0,
     ) -> None:
         self.server = server
-        self.client = jack.Client(
-            name, use_exact_name=True, servername=server.name, no_start_server=True
-        )
+        self.client = open_client(server, name)
+        self._closed = False
+        try:
+            self._setup(outputs, inputs, midi, seconds)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, outputs: int, inputs: int, midi: bool, seconds: float) -> None:
         self.name = self.client.name
         self.samplerate = self.client.samplerate
         self.blocksize = self.client.blocksize
@@ -136,12 +172,7 @@ class Harness:
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._on_xrun)
         self.client.activate()
-        self._closed = False
-        try:
-            self._wait(lambda: self.origin is not None, 30.0, "the first JACK cycle")
-        except BaseException:
-            self.close()
-            raise
+        self._wait(lambda: self.origin is not None, 30.0, "the first JACK cycle")
 
     # -- realtime side -----------------------------------------------------
 
@@ -162,7 +193,7 @@ class Harness:
         if self.origin is None:
             self.origin = now
         start = (now - self.origin) & _FRAME_MASK
-        if start != self._frame:
+        if start > self._frame:  # this client missed cycles: a gap of silence
             self.dropped_frames += start - self._frame
         end = start + frames
 
@@ -246,7 +277,7 @@ class Harness:
         if at is not None and at < self._frame:
             raise ValueError(f"frame {at} has already passed (harness is at {self._frame})")
         clip = Clip(np.ascontiguousarray(data.T), chans, at)
-        self._clips = (*(c for c in self._clips if not c.done), clip)
+        self._clips = (*(c for c in self._clips if c.late or not c.done), clip)
         return clip
 
     def send_midi(self, data: bytes | Sequence[int], at: int) -> MidiEvent:
@@ -256,7 +287,7 @@ class Harness:
         if self.pedal is None:
             raise HarnessError("this harness has no MIDI port (midi=False)")
         event = MidiEvent(at, bytes(data))
-        pending = [e for e in self._midi if not e.sent]
+        pending = [e for e in self._midi if e.late or not e.sent]
         pending.append(event)
         pending.sort(key=lambda e: e.frame)  # stable: same-frame events keep their order
         self._midi = tuple(pending)
@@ -312,7 +343,9 @@ class Harness:
         assert clip.end is not None
         self.run_until(clip.end, timeout)
 
-    def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+    def _wait(
+        self, done: Callable[[], bool], timeout: float, what: str, poll: float = 0.002
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not done():
             self.check()
@@ -322,7 +355,7 @@ class Harness:
                     f" (harness at frame {self._frame}, {self.cycles} cycles)"
                     f"\njackd output:\n{self.server.log_tail()}"
                 )
-            time.sleep(0.002)
+            time.sleep(poll)
         self.check()
 
     def check(self) -> None:
@@ -378,48 +411,72 @@ class Harness:
             names = [p.name for p in self.client.get_ports(pattern, **flags)]
             return len(names) >= count
 
-        self._wait(found, timeout, f"{count} port(s) matching {pattern!r} {flags or ''}")
+        self._wait(found, timeout, f"{count} port(s) matching {pattern!r} {flags or ''}", 0.02)
         return names
 
-    def connect(self, source: str | jack.Port, destination: str | jack.Port) -> None:
-        self.client.connect(source, destination)
+    def connect(
+        self, source: str | jack.Port, destination: str | jack.Port, *, timeout: float = 30.0
+    ) -> None:
+        """Connect two ports (names or Port objects), unless already connected.
+
+        Retries until ``timeout``: a client's ports exist as soon as it
+        registers them, but JACK refuses connections until it has activated.
+        """
+        src = source if isinstance(source, str) else source.name
+        dst = destination if isinstance(destination, str) else destination.name
+        failure: list[Exception] = []
+
+        def connected() -> bool:
+            if dst in self._connected_names(src):
+                return True
+            try:
+                self.client.connect(src, dst)
+            except jack.JackError as exc:
+                failure[:] = [exc]
+                return False
+            return True
+
+        try:
+            self._wait(connected, timeout, f"a connection {src} -> {dst}", poll=0.05)
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\nlast connect error: {failure}") from None
 
     def connect_outputs(
         self, pattern: str, *, exclusive: bool = True, timeout: float = 30.0
     ) -> list[str]:
-        """Connect ``out_k`` to the k-th audio input port matching ``pattern``
-        (as many as there are matches, up to the number of outputs). With
-        ``exclusive``, other sources feeding those ports are disconnected."""
+        """Connect ``out_k`` to the k-th audio input port matching the regex
+        ``pattern`` (as many as match, up to the number of outputs); returns
+        the targets. With ``exclusive``, other sources feeding those ports
+        (e.g. PortAudio's auto-connected ``system:capture_*``) are disconnected."""
         targets = self.wait_for_ports(pattern, is_audio=True, is_input=True, timeout=timeout)
         pairs = list(zip(self.outports, targets, strict=False))
         for ours, target in pairs:
+            self.connect(ours, target, timeout=timeout)
             if exclusive:
                 self._disconnect_others(target, ours.name)
-            if ours.name not in self._connected_names(target):
-                self.client.connect(ours, target)
         return [t for _, t in pairs]
 
     def connect_inputs(
         self, pattern: str, *, exclusive: bool = True, timeout: float = 30.0
     ) -> list[str]:
-        """Connect the k-th audio output port matching ``pattern`` to ``in_k``.
-        With ``exclusive``, those ports' other destinations are disconnected."""
+        """Connect the k-th audio output port matching the regex ``pattern`` to
+        ``in_k``; returns the sources. With ``exclusive``, those ports' other
+        destinations are disconnected."""
         sources = self.wait_for_ports(pattern, is_audio=True, is_output=True, timeout=timeout)
         pairs = list(zip(sources, self.inports, strict=False))
         for source, ours in pairs:
+            self.connect(source, ours, timeout=timeout)
             if exclusive:
                 self._disconnect_others(source, ours.name)
-            if ours.name not in self._connected_names(source):
-                self.client.connect(source, ours)
         return [s for s, _ in pairs]
 
     def connect_pedal(self, pattern: str, *, timeout: float = 30.0) -> str:
-        """Connect the ``pedal`` MIDI output to the first MIDI input matching ``pattern``."""
+        """Connect ``pedal`` to the first MIDI input port matching the regex
+        ``pattern``; returns its name."""
         if self.pedal is None:
             raise HarnessError("this harness has no MIDI port (midi=False)")
         target = self.wait_for_ports(pattern, is_midi=True, is_input=True, timeout=timeout)[0]
-        if self.pedal.name not in self._connected_names(target):
-            self.client.connect(self.pedal, target)
+        self.connect(self.pedal, target, timeout=timeout)
         return target
 
     def _connected_names(self, port: str) -> list[str]:
@@ -437,7 +494,7 @@ class Harness:
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
-        if getattr(self, "_closed", True):
+        if self._closed:
             return
         self._closed = True
         try:

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -24,9 +25,19 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 _counter = itertools.count(1)
+_running: weakref.WeakSet[JackServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Never leave a jackd behind: at most 8 JACK servers can run on a machine."""
+    for server in list(_running):
+        server.stop()
+
 
 #: Seconds to wait for a new server to accept clients.
 START_TIMEOUT = 30.0
@@ -48,7 +59,17 @@ class JackServer:
     * ``--sync``: the driver waits for the whole client graph every cycle
       instead of skipping late clients, so a loaded machine makes cycles late
       but never drops frames from a client's timeline.
-    * ``--timeout``: a generous client timeout (ms) for the same reason.
+    * ``--timeout``: a generous client timeout (ms) for the same reason. The
+      price of ``--sync``: a client that dies without closing (SIGKILL, crash,
+      an rtmidi port never ``delete()``d) stalls the whole server for about
+      ten client timeouts (20 s at the default) before JACK drops it. Clean
+      exits (``jack_client_close``) cost nothing.
+
+    JACK2 allows at most 8 servers on a machine at once ("Too many servers
+    already active"), so no jackd may outlive its test: it is started under
+    ``setpriv --pdeathsig TERM`` (it dies with the thread that started it, so
+    start servers from the main thread) and any still running are stopped at
+    exit.
     """
 
     def __init__(
@@ -60,7 +81,7 @@ class JackServer:
         capture: int = 2,
         playback: int = 2,
         sync: bool = True,
-        client_timeout_ms: int = 5000,
+        client_timeout_ms: int = 2000,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.name = name or f"looper-test-{os.getpid()}-{next(_counter)}"
@@ -94,6 +115,9 @@ class JackServer:
         if jackd is None:
             raise JackServerError("jackd not found: run scripts/bootstrap (Debian package jackd2)")
         cmd = [jackd, "--no-realtime", "-n", self.name, "-t", str(self.client_timeout_ms)]
+        setpriv = shutil.which("setpriv")  # util-linux; jackd dies with this process
+        if setpriv is not None:
+            cmd = [setpriv, "--pdeathsig", "TERM", *cmd]
         if self.sync:
             cmd.append("--sync")
         cmd += list(self.extra_args)
@@ -122,6 +146,7 @@ class JackServer:
                 env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal goes to pytest only
             )
+        _running.add(self)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -163,6 +188,7 @@ class JackServer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
+        _running.discard(self)
         if proc is not None:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -15,10 +15,9 @@ import json
 import subprocess
 import sys
 
-import jack
 import numpy as np
 import pytest
-from jack_harness import Harness, HarnessError
+from jack_harness import Harness, HarnessError, open_client
 from jack_server import JackServer, JackServerError
 
 SUBPROCESS_TIMEOUT = 120  # seconds; generous for a loaded machine
@@ -31,7 +30,7 @@ def self_describing(frames: int, channels: int = 1) -> np.ndarray:
     return np.stack([base * (c + 1) for c in range(channels)], axis=1)
 
 
-def find_offset(recorded: np.ndarray, signal: np.ndarray) -> int:
+def first_nonzero(recorded: np.ndarray) -> int:
     """Index of the first nonzero recorded sample (the signal is never 0)."""
     nonzero = np.flatnonzero(recorded)
     assert nonzero.size, "nothing was recorded"
@@ -56,7 +55,7 @@ def test_direct_loopback_is_sample_exact_and_one_period_late(period: int) -> Non
         h.assert_clean()
 
         rec = h.recording
-        latency = find_offset(rec[:, 0], signal[:, 0]) - start
+        latency = first_nonzero(rec[:, 0]) - start
         assert latency == period
         delayed = start + latency
         np.testing.assert_array_equal(rec[delayed : delayed + n], signal)
@@ -67,7 +66,7 @@ def test_direct_loopback_is_sample_exact_and_one_period_late(period: int) -> Non
 def test_round_trip_through_another_client_is_one_period(harness: Harness) -> None:
     """harness:out_1 -> pass:in_1 -> pass:out_1 -> harness:in_1 (a graph cycle),
     the shape of a live test with the looper in the middle."""
-    passthrough = jack.Client("pass", servername=harness.server.name, no_start_server=True)
+    passthrough = open_client(harness.server, "pass")
     inp = passthrough.inports.register("in_1")
     out = passthrough.outports.register("out_1")
 
@@ -88,7 +87,7 @@ def test_round_trip_through_another_client_is_one_period(harness: Harness) -> No
         harness.assert_clean()
 
         rec = harness.recording[:, 0]
-        assert find_offset(rec, signal[:, 0]) - start == harness.blocksize
+        assert first_nonzero(rec) - start == harness.blocksize
         delayed = start + harness.blocksize
         np.testing.assert_array_equal(rec[delayed : delayed + len(signal)], signal[:, 0])
         assert not harness.recording[:, 1].any()  # in_2 unconnected
@@ -138,9 +137,7 @@ class MidiSink:
     """A second JACK client that notes (JACK frame time, bytes) of every event."""
 
     def __init__(self, server: JackServer, name: str = "sink") -> None:
-        self.client = jack.Client(
-            name, use_exact_name=True, servername=server.name, no_start_server=True
-        )
+        self.client = open_client(server, name)
         self.port = self.client.midi_inports.register("in")
         self.events: list[tuple[int, bytes]] = []
         self.client.set_process_callback(self._process)
@@ -190,7 +187,9 @@ def test_pedal_midi_arrives_at_exact_frames_in_order(harness: Harness) -> None:
 # Debian bookworm's jackd 1.9.21 refuses ("CheckRes error", then "JACK server
 # not running?"). Loading the system libjack with RTLD_GLOBAL before importing
 # rtmidi makes rtmidi's JACK calls bind to it. The looper's MIDI process needs
-# the same step to open a JACK MIDI port.
+# the same step to open a JACK MIDI port. It must also call `.delete()` (or
+# close the mido port) before exiting: a JACK client that vanishes without
+# closing stalls a --sync server for ~10 client timeouts.
 RTMIDI_SINK = r"""
 import ctypes, json, os, sys, time
 ctypes.CDLL("libjack.so.0", mode=os.RTLD_GLOBAL)
@@ -209,7 +208,7 @@ while len(messages) < count and time.monotonic() < deadline:
     else:
         messages.append(msg[0])
 midi_in.close_port()
-del midi_in
+midi_in.delete()  # closes the JACK client; `del` alone leaves it to die with the process
 print(json.dumps(messages), flush=True)
 """
 

@@ -1,0 +1,415 @@
+"""Live on stage: the audio process, the MIDI process and the main process that supervises them.
+
+The audio process owns the sounddevice stream and the one Engine; its callback
+takes stamped commands from an in-process deque (a pump thread feeds it from
+the multiprocessing queue, so the callback makes no system call for them),
+renders the block, and records its own duration. Its main thread publishes a
+status snapshot about 30 times a second, outside the callback.
+
+The main process validates nothing more (the CLI did), starts both children,
+draws the status, restarts the MIDI process if it dies, and shuts everything
+down on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.live import Live
+
+from looper.config import Config
+from looper.engine import Engine, EngineSettings
+from looper.status import Status, TrackStatus, changes, line, screen
+
+log = logging.getLogger("looper.live")
+
+CLIENT_NAME = b"looper"
+PUBLISH_SECONDS = 1 / 30
+DRAW_SECONDS = 1 / 15
+LOAD_WINDOW = 512  # callback durations kept for the median
+HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
+HIST_BINS = 10_000  # ...up to 100 ms, the last bin holding anything longer
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The audio process is running: what it opened."""
+
+    device: str
+    latency_ms: float
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The audio process could not start; the text names the problem and the fix."""
+
+    text: str
+
+
+# ---- the audio process ------------------------------------------------------------
+
+
+def _name_jack_client() -> None:
+    """PortAudio's JACK client is called 'PortAudio' unless told before it initialises."""
+    path = ctypes.util.find_library("portaudio")
+    if path is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(path).PaJack_SetClientName(ctypes.c_char_p(CLIENT_NAME))
+
+
+def _device_list(sd: Any) -> str:
+    rows = []
+    for i, d in enumerate(sd.query_devices()):
+        api = sd.query_hostapis(d["hostapi"])["name"]
+        rows.append(
+            f"  {i}: {d['name']} ({api}, {d['max_input_channels']} in, "
+            f"{d['max_output_channels']} out)"
+        )
+    return "\n".join(rows) or "  (none: is the interface plugged in, is the audio server running?)"
+
+
+class Callback:
+    """The realtime body: stamped commands in, engine, timing out. Allocates nothing that grows."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.engine: Engine | None = None  # attached once the stream's latency is known
+        self.rate = sample_rate
+        self.inbox: deque[tuple[Any, float]] = deque()
+        self.durations = np.zeros(LOAD_WINDOW, dtype=np.float64)
+        self.hist = np.zeros(HIST_BINS, dtype=np.int64)
+        self.count = 0
+        self.worst = 0.0
+        self.xruns = 0
+
+    def __call__(
+        self, indata: np.ndarray, outdata: np.ndarray, frames: int, when: Any, status: Any
+    ) -> None:
+        start = time.perf_counter()
+        if status:
+            self.xruns += 1
+        engine = self.engine
+        if engine is None:
+            outdata.fill(0.0)
+            return
+        if self.inbox:
+            now = time.monotonic()
+            while self.inbox:
+                command, stamp = self.inbox.popleft()
+                frame = engine.frame
+                engine.submit(command, frame, frame - round((now - stamp) * self.rate))
+        engine.process(indata, outdata)
+        spent = time.perf_counter() - start
+        self.durations[self.count % LOAD_WINDOW] = spent
+        self.hist[min(int(spent / HIST_STEP), HIST_BINS - 1)] += 1
+        self.count += 1
+        if spent > self.worst:
+            self.worst = spent
+
+
+def _pump(commands: Any, inbox: deque[tuple[Any, float]], stop: Any) -> None:
+    """Move stamped commands from the process queue to the callback's deque."""
+    while not stop.is_set():
+        try:
+            inbox.append(commands.get(timeout=0.1))
+        except queue.Empty:
+            continue
+        except (EOFError, OSError):
+            return
+
+
+def _percentile(hist: np.ndarray, q: float) -> float:
+    """Seconds below which a fraction q of the callbacks so far finished (bin upper edge)."""
+    total = int(hist.sum())
+    if not total:
+        return 0.0
+    return (int(np.searchsorted(np.cumsum(hist), q * total)) + 1) * HIST_STEP
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process, from /proc (Linux); 0 where unknown."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _snapshot(
+    cb: Callback, engine: Engine, block: int, latency_ms: float, said: list[str], rss_start: float
+) -> Status:
+    g = engine.grid
+    frame = engine.frame
+    pages = engine.pool.pages
+    tracks = []
+    for tr in engine.tracks:
+        level = 0.0
+        if tr.has_loop and tr.env_to > 0.0 and 0 <= tr.latched < len(pages):
+            off = min(max(0, frame - tr.latched_start), g.bar - 1)
+            level = float(np.abs(pages[tr.latched, off : off + 1024]).max()) * tr.env_to
+        tracks.append(
+            TrackStatus(
+                number=tr.index + 1,
+                state=tr.state.value,
+                bars=tr.bars,
+                level=level,
+                pending=tr.pending.action if tr.pending else None,
+                volume=tr.volume,
+                layers=max(0, tr.top + 1),
+            )
+        )
+    n = min(cb.count, LOAD_WINDOW)
+    period = block / engine.sample_rate
+    load = float(np.median(cb.durations[:n])) / period if n else 0.0
+    return Status(
+        frame=frame,
+        sample_rate=engine.sample_rate,
+        bpm=g.bpm,
+        beats_per_bar=g.beats_per_bar,
+        bar=max(0, g.bar_index(frame)) + 1,
+        beat=g.beat_in_bar(frame) + 1,
+        tracks=tuple(tracks),
+        xruns=cb.xruns,
+        load=load,
+        load_max=cb.worst / period,
+        load_p99=_percentile(cb.hist, 0.99) / period,
+        load_p999=_percentile(cb.hist, 0.999) / period,
+        blocks=cb.count,
+        rss_mb=_rss_mb(),
+        rss_start_mb=rss_start,
+        latency_ms=latency_ms,
+        block=block,
+        messages=tuple(said),
+    )
+
+
+def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
+    """The audio child: open the stream, run the engine, publish status until `stop`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out.cancel_join_thread()
+    _name_jack_client()
+    import sounddevice as sd
+
+    a = config.audio
+    in_channels = max(a.inputs)
+    out_channels = max((*a.outputs, *config.clicktrack.outputs))
+    cb = Callback(a.sample_rate)
+    try:
+        stream = sd.Stream(
+            samplerate=a.sample_rate,
+            blocksize=a.block_size,
+            device=(a.input_device, a.output_device),
+            channels=(in_channels, out_channels),
+            dtype="float32",
+            latency="low",
+            callback=cb,
+        )
+    except (sd.PortAudioError, ValueError) as error:
+        wanted = f"input {a.input_device!r}, output {a.output_device!r}"
+        out.put(
+            Failure(
+                f"cannot open the audio device ({wanted}) with {in_channels} in / "
+                f"{out_channels} out at {a.sample_rate} Hz: {error}\n"
+                f"Audio devices here:\n{_device_list(sd)}\n"
+                "Fix audio.input_device / audio.output_device (a part of the name or the index) "
+                "or the channel lists in the YAML; `looper devices` lists them."
+            )
+        )
+        return
+    if a.latency_ms == "auto":
+        latency_frames = round(sum(stream.latency) * a.sample_rate)
+    else:
+        latency_frames = round(a.latency_ms * a.sample_rate / 1000)
+    try:
+        engine = Engine(EngineSettings.from_config(config, latency_frames))
+    except ValueError as error:
+        stream.close()
+        out.put(Failure(str(error)))
+        return
+    cb.engine = engine
+    pump = threading.Thread(target=_pump, args=(commands, cb.inbox, stop), daemon=True)
+    pump.start()
+    sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
+    gc.collect()
+    gc.freeze()
+    latency_ms = latency_frames * 1000 / a.sample_rate
+    rss_start = _rss_mb()
+    with stream:
+        name = sd.query_devices(stream.device[1])["name"]
+        out.put(Ready(name, latency_ms, a.block_size))
+        while not stop.wait(PUBLISH_SECONDS):
+            said = []
+            while engine.messages:
+                frame, text = engine.messages.popleft()
+                said.append(f"bar {max(0, engine.grid.bar_index(frame)) + 1}: {text}")
+            out.put(_snapshot(cb, engine, a.block_size, latency_ms, said, rss_start))
+
+
+# ---- the main process -------------------------------------------------------------
+
+
+class Supervisor:
+    """Starts and watches the children; one instance per `looper run`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ctx = mp.get_context("spawn")
+        self.commands = self.ctx.Queue()
+        self.status = self.ctx.Queue()
+        self.midi_events = self.ctx.Queue()
+        self.stop = self.ctx.Event()
+        self.audio: mp.process.BaseProcess | None = None
+        self.midi: mp.process.BaseProcess | None = None
+        self.midi_restarts = 0
+
+    def start_audio(self) -> Ready | Failure:
+        self.audio = self.ctx.Process(
+            target=audio_process,
+            args=(self.config, self.commands, self.status, self.stop),
+            name="looper-audio",
+        )
+        self.audio.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                first = self.status.get(timeout=0.2)
+            except queue.Empty:
+                if not self.audio.is_alive():
+                    return Failure(
+                        f"the audio process ended at start (exit code {self.audio.exitcode})"
+                    )
+                continue
+            if isinstance(first, Ready | Failure):
+                return first
+        return Failure(f"the audio device did not start within {START_TIMEOUT:.0f} s")
+
+    def start_midi(self) -> None:
+        from looper.midi import midi_process
+
+        self.midi = self.ctx.Process(
+            target=midi_process,
+            args=(self.config, self.commands, self.midi_events, self.stop),
+            name="looper-midi",
+        )
+        self.midi.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in (self.midi, self.audio):
+            if child is not None:
+                child.join(max(0.05, deadline - time.monotonic()))
+        for child in (self.midi, self.audio):
+            if child is not None and child.is_alive():
+                child.terminate()
+                child.join(0.5)
+        for q in (self.commands, self.status, self.midi_events):
+            q.cancel_join_thread()
+            q.close()
+
+
+def run(config: Config, path: Path, out: Console, err: Console) -> int:
+    """`looper run`: play live until Ctrl-C or SIGTERM; 0 on a clean stop."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    sup = Supervisor(config)
+    try:
+        started = sup.start_audio()
+        if isinstance(started, Failure):
+            err.print(started.text, markup=False)
+            return 1
+        out.print(
+            f"looper: {path} on '{started.device}', block {started.block}, "
+            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops.",
+            markup=False,
+        )
+        sup.start_midi()
+        return _watch(sup, stopping, out, err)
+    finally:
+        sup.shutdown()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _watch(sup: Supervisor, stopping: threading.Event, out: Console, err: Console) -> int:
+    """Draw the status (a live screen on a terminal, else a line per change) and supervise."""
+    from looper.midi import Heard, PortState
+
+    midi = "MIDI: starting"
+    said: deque[str] = deque(maxlen=6)
+    latest: Status | None = None
+    shown: Status | None = None
+    live = Live(console=out, auto_refresh=False) if out.is_terminal else None
+
+    def tell(text: str) -> None:
+        said.append(text)
+        if live is None:
+            out.print(text, markup=False)
+
+    with live if live is not None else contextlib.nullcontext():
+        while not stopping.wait(DRAW_SECONDS):
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    event = sup.midi_events.get_nowait()
+                    if isinstance(event, PortState):
+                        midi = event.text
+                        tell(event.text)
+                    elif isinstance(event, Heard) and event.fired:
+                        tell(f"{event.message} -> {'; '.join(event.fired)}")
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    latest = sup.status.get_nowait()
+                    for text in latest.messages:
+                        tell(text)
+            if sup.audio is not None and not sup.audio.is_alive():
+                err.print(f"the audio process ended unexpectedly (exit code {sup.audio.exitcode})")
+                return 1
+            if sup.midi is not None and not sup.midi.is_alive() and not sup.stop.is_set():
+                sup.midi_restarts += 1
+                tell(f"the MIDI process ended (exit code {sup.midi.exitcode}); restarted it")
+                sup.start_midi()
+            if latest is None:
+                continue
+            now = replace(latest, midi=midi, messages=tuple(said))
+            if live is not None:
+                live.update(screen(now), refresh=True)
+            elif changes(shown, now):
+                out.print(line(now), markup=False)
+                shown = now
+    if latest is not None:
+        out.print(summary(latest), markup=False)
+    return 0
+
+
+def summary(s: Status) -> str:
+    """The session in one line, printed at exit: what a soak run reports."""
+    return (
+        f"session: {s.blocks} blocks of {s.block} frames, {s.xruns} xruns; callback time "
+        f"p50 {s.load:.1%}, p99 {s.load_p99:.1%}, p99.9 {s.load_p999:.1%}, "
+        f"max {s.load_max:.1%} of the block period; audio process memory "
+        f"{s.rss_start_mb:.1f} MB after set-up, {s.rss_mb:.1f} MB at the end"
+    )
