@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from rich.table import Table
 from looper.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("run", "render", "check", "devices", "monitor")
+DRAW_SECONDS = 1 / 15
+COMMANDS = ("run", "render", "check", "devices", "monitor", "demo")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="play live with the audio interface and the footswitch")
     run.add_argument("--config", required=True, type=Path, help="the pedalboard YAML")
+    run.add_argument(
+        "--latency-ms",
+        type=float,
+        metavar="MS",
+        help="round-trip latency to compensate, overriding audio.latency_ms",
+    )
 
     render = sub.add_parser("render", help="play a recorded performance through the engine")
     render.add_argument("--config", required=True, type=Path)
@@ -38,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--tail-bars", type=int, default=0, metavar="N", help="N bars more")
     render.add_argument("--no-click", action="store_true", help="leave the click out")
     render.add_argument("--stems", type=Path, metavar="DIR", help="also write each track's loop")
+
+    demo = sub.add_parser("demo", help="the live demo on a private dummy JACK server")
+    demo.add_argument("--out", type=Path, default=Path("out"), help="where demo.wav/png go")
+    demo.add_argument("--seconds", type=float, default=26.0, help="how much of it to play")
 
     check = sub.add_parser("check", help="validate the config and show the pedal map")
     check.add_argument("--config", required=True, type=Path)
@@ -60,8 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    if args.command == "devices":  # the one command that needs no config
+    if args.command == "devices":  # the commands that need no config
         return _devices(console, err)
+    if args.command == "demo":
+        return _demo(args, console, err)
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -127,9 +141,76 @@ def _check(args: argparse.Namespace, config: Config, out: Console, err: Console)
 
 
 def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
-    from looper.live import run
+    """Play live until Ctrl-C or SIGTERM: a live screen on a terminal, else a line per change."""
+    from rich.live import Live
 
-    return run(config, args.config, out, err)
+    from looper.live import Failure, Session
+    from looper.status import changes, line, screen, summary
+
+    if args.latency_ms is not None:
+        if not 0 <= args.latency_ms <= 1000:
+            err.print(f"--latency-ms: found {args.latency_ms:g}; allowed: 0 to 1000 ms")
+            return EXIT_USAGE
+        audio = config.audio.model_copy(update={"latency_ms": args.latency_ms})
+        config = config.model_copy(update={"audio": audio})
+    stopping = threading.Event()
+    previous = {
+        s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    session = Session(config)
+    try:
+        started = session.start()
+        if isinstance(started, Failure):
+            err.print(started.text, markup=False)
+            return EXIT_FAIL
+        out.print(
+            f"looper: {args.config} on '{started.device}', block {started.block}, "
+            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops.",
+            markup=False,
+        )
+        live = Live(console=out, auto_refresh=False) if out.is_terminal else None
+        shown = None
+        with live if live is not None else contextlib.nullcontext():
+            while not stopping.wait(DRAW_SECONDS):
+                tick = session.tick()
+                if live is None:
+                    for text in tick.lines:
+                        out.print(text, markup=False)
+                if tick.fatal:
+                    err.print(tick.fatal, markup=False)
+                    return EXIT_FAIL
+                if tick.status is None:
+                    continue
+                if live is not None:
+                    live.update(screen(tick.status), refresh=True)
+                elif changes(shown, tick.status):
+                    out.print(line(tick.status), markup=False)
+                    shown = tick.status
+        if session.latest is not None:
+            out.print(summary(session.latest), markup=False)
+        return EXIT_OK
+    finally:
+        session.shutdown()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from looper.demo import DemoError, perform
+    from looper.harness import HarnessError
+    from looper.jackserver import JackServerError
+
+    out.print("demo: starting a private JACK server (dummy driver) and the looper on it")
+    try:
+        result = perform(args.out, args.seconds)
+    except (DemoError, HarnessError, JackServerError) as error:
+        err.print(f"demo: {error}", markup=False)
+        return EXIT_FAIL
+    out.print(
+        f"demo: the looper on '{result.server}' exited with status {result.code}; "
+        f"wrote {result.wav} and {result.png}"
+    )
+    return result.code
 
 
 def _devices(out: Console, err: Console) -> int:

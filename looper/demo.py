@@ -5,16 +5,16 @@ A JACK client stands in for the performer: it plays the demo phrase
 pedal sequence of configs/demo/pedals.mid on a JACK MIDI port, and records
 what the looper plays. The looper runs as `looper --config configs/demo/demo.yaml`
 with its status on this terminal. Writes out/demo.wav and out/demo.png.
+`looper demo` runs it; `looper demo --render` renders the same performance offline.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,51 +22,77 @@ import soundfile as sf
 
 from looper.config import Config, load_config
 from looper.grid import Grid
-from looper.jackrig import Harness, JackServer, downbeats
+from looper.harness import Harness, downbeats
+from looper.jackserver import JackServer
 from looper.render import read_midi
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "configs" / "demo"
-SECONDS = 29.0  # of the phrase and its stomps: the demo ends by itself in about 30 s
+SECONDS = 26.0  # the whole demo performance: it ends by itself in about 30 s
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m looper.demo", description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / "out", help="where demo.wav/png go")
-    parser.add_argument("--seconds", type=float, default=SECONDS, help="how much to play")
-    args = parser.parse_args(argv)
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    code: int  # the looper's exit status
+    wav: Path
+    png: Path
+    server: str
+
+
+def perform(out_dir: Path, seconds: float = SECONDS) -> DemoResult:
+    """Run the whole live demo; the looper's status shows on this process's terminal."""
     config = load_config(DEMO / "demo.yaml")
     phrase, rate = sf.read(str(DEMO / "input.wav"), dtype="float32")
-    phrase = phrase[: round(args.seconds * rate)]
-    stomps = [(t, m) for t, m in read_midi(DEMO / "pedals.mid") if t < args.seconds - 0.5]
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    with JackServer(sample_rate=rate, period=config.audio.block_size) as server:
-        with Harness(server, name="performer", seconds=args.seconds + 20) as performer:
-            print(f"demo: JACK server '{server.name}' (dummy driver) is up; starting the looper")
-            looper = subprocess.Popen(
-                [sys.executable, "-m", "looper", "--config", str(DEMO / "demo.yaml")],
-                env={**os.environ, **server.env},
-                stdin=subprocess.DEVNULL,
-            )
-            try:
-                performer.connect_outputs("^looper:in_")
-                performer.connect_inputs("^looper:out_")
-                performer.connect_pedal("^looper:")
-                start = _first_downbeat(performer, config)
-                performer.play(phrase, at=start, channels=(0,))
-                for t, message in stomps:
-                    performer.send_midi(message.bytes(), start + round(t * rate))
-                performer.run_until(start + len(phrase))
-            finally:
-                looper.send_signal(signal.SIGINT)
-                code = looper.wait(10)
-            recording = performer.recording[start : start + len(phrase)]
-    wav = args.out / "demo.wav"
+    phrase = phrase[: round(seconds * rate)]
+    stomps = [(t, m) for t, m in read_midi(DEMO / "pedals.mid") if t < seconds - 0.5]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        JackServer(sample_rate=rate, period=config.audio.block_size) as server,
+        Harness(server, name="performer", seconds=seconds + 20) as performer,
+    ):
+        # This setup's round trip: PortAudio's output latency (one period) plus the one
+        # period JACK adds to the performer -> looper -> performer feedback path.
+        round_trip_ms = 2 * config.audio.block_size * 1000 / rate
+        looper = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "looper", "--config", str(DEMO / "demo.yaml")),
+                *("--latency-ms", f"{round_trip_ms:.4f}"),
+            ],
+            env=server.env,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            performer.connect_outputs("^looper:in_")
+            performer.connect_inputs("^looper:out_")
+            _wait_for_pedal(performer)
+            start = _first_downbeat(performer, config)
+            performer.play(phrase, at=start, channels=(0,))
+            for t, message in stomps:
+                performer.send_midi(message.bytes(), start + round(t * rate))
+            performer.run_until(start + len(phrase))
+        finally:
+            looper.send_signal(signal.SIGINT)
+            code = looper.wait(10)
+        recording = performer.recording[start : start + len(phrase)]
+        name = server.name
+    wav = out_dir / "demo.wav"
     sf.write(str(wav), recording, rate, subtype="FLOAT")
-    png = _plot(recording, rate, config, stomps, args.out / "demo.png")
-    print(f"demo: the looper exited with status {code}; wrote {wav} and {png}")
-    return code
+    png = _plot(recording, rate, config, stomps, out_dir / "demo.png")
+    return DemoResult(code, wav, png, name)
+
+
+def _wait_for_pedal(performer: Harness, timeout: float = 30.0) -> None:
+    """The looper's MIDI process finds the performer's pedal port and connects to it."""
+    assert performer.pedal is not None
+    deadline = time.monotonic() + timeout
+    while not performer.client.get_all_connections(performer.pedal):
+        if time.monotonic() > deadline:
+            raise DemoError("the looper did not connect to the demo's pedal port")
+        time.sleep(0.05)
+
+
+class DemoError(Exception):
+    """The demo could not run; the message says what went wrong."""
 
 
 def _first_downbeat(performer: Harness, config: Config) -> int:
@@ -75,7 +101,7 @@ def _first_downbeat(performer: Harness, config: Config) -> int:
     performer.run_until(performer.frame + 2 * bar)
     beats = downbeats(performer.recording[:, 1], performer.frame - 2 * bar)
     if not len(beats):
-        raise SystemExit("demo: no click came from the looper; is it running?")
+        raise DemoError("no click came from the looper; did it start?")
     first = int(beats[-1])
     while first < performer.frame + performer.samplerate // 2:
         first += bar
@@ -116,7 +142,3 @@ def _plot(recording: np.ndarray, rate: int, config: Config, stomps: list, path: 
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,9 +6,9 @@ the multiprocessing queue, so the callback makes no system call for them),
 renders the block, and records its own duration. Its main thread publishes a
 status snapshot about 30 times a second, outside the callback.
 
-The main process validates nothing more (the CLI did), starts both children,
-draws the status, restarts the MIDI process if it dies, and shuts everything
-down on Ctrl-C or SIGTERM.
+The main process (a `Session`, driven by the CLI) starts both children,
+restarts the MIDI process if it dies, gathers the status and the lines to
+show, and shuts everything down.
 """
 
 from __future__ import annotations
@@ -31,23 +31,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.live import Live
 
 from looper.config import Config
 from looper.engine import Engine, EngineSettings
-from looper.status import Status, TrackStatus, changes, line, screen
+from looper.status import Status, TrackStatus
 
 log = logging.getLogger("looper.live")
 
 CLIENT_NAME = b"looper"
 PUBLISH_SECONDS = 1 / 30
-DRAW_SECONDS = 1 / 15
 LOAD_WINDOW = 512  # callback durations kept for the median
 HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
 HIST_BINS = 10_000  # ...up to 100 ms, the last bin holding anything longer
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 0.8
+MIDI_QUICK_DEATH = 2.0  # seconds: a MIDI process dying sooner failed at start
+MIDI_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +267,8 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
 # ---- the main process -------------------------------------------------------------
 
 
-class Supervisor:
-    """Starts and watches the children; one instance per `looper run`."""
+class Session:
+    """One `looper run`: starts and watches the children; the CLI draws what `tick` says."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -280,9 +279,14 @@ class Supervisor:
         self.stop = self.ctx.Event()
         self.audio: mp.process.BaseProcess | None = None
         self.midi: mp.process.BaseProcess | None = None
-        self.midi_restarts = 0
+        self.midi_started = 0.0
+        self.midi_failures = 0  # quick deaths in a row
+        self.midi_text = "MIDI: starting"
+        self.said: deque[str] = deque(maxlen=6)
+        self.latest: Status | None = None
 
-    def start_audio(self) -> Ready | Failure:
+    def start(self) -> Ready | Failure:
+        """Start the audio process, and the MIDI process once the audio runs."""
         self.audio = self.ctx.Process(
             target=audio_process,
             args=(self.config, self.commands, self.status, self.stop),
@@ -299,11 +303,13 @@ class Supervisor:
                         f"the audio process ended at start (exit code {self.audio.exitcode})"
                     )
                 continue
+            if isinstance(first, Ready):
+                self._start_midi()
             if isinstance(first, Ready | Failure):
                 return first
         return Failure(f"the audio device did not start within {START_TIMEOUT:.0f} s")
 
-    def start_midi(self) -> None:
+    def _start_midi(self) -> None:
         from looper.midi import midi_process
 
         self.midi = self.ctx.Process(
@@ -312,6 +318,55 @@ class Supervisor:
             name="looper-midi",
         )
         self.midi.start()
+        self.midi_started = time.monotonic()
+
+    def tick(self) -> Tick:
+        """What happened since the last tick: new lines, the status, or a fatal error."""
+        from looper.midi import Heard, PortState
+
+        lines: list[str] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                event = self.midi_events.get_nowait()
+                if isinstance(event, PortState):
+                    self.midi_text = event.text
+                    lines.append(event.text)
+                elif isinstance(event, Heard) and event.fired:
+                    heard = f"{event.message} -> " if event.message else ""
+                    lines.append(heard + "; ".join(event.fired))
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.latest = self.status.get_nowait()
+                lines.extend(self.latest.messages)
+        if self.audio is not None and not self.audio.is_alive():
+            return Tick(
+                lines,
+                None,
+                f"the audio process ended unexpectedly (exit code {self.audio.exitcode})",
+            )
+        lines.extend(self._watch_midi())
+        self.said.extend(lines)
+        status = None
+        if self.latest is not None:
+            status = replace(self.latest, midi=self.midi_text, messages=tuple(self.said))
+        return Tick(lines, status, None)
+
+    def _watch_midi(self) -> list[str]:
+        """Restart a MIDI process that died, unless it keeps dying as it starts."""
+        if self.midi is None or self.midi.is_alive() or self.stop.is_set():
+            return []
+        quick = time.monotonic() - self.midi_started < MIDI_QUICK_DEATH
+        self.midi_failures = self.midi_failures + 1 if quick else 1
+        code = self.midi.exitcode
+        if self.midi_failures > MIDI_RETRIES:
+            self.midi = None
+            self.midi_text = "MIDI: stopped after failing at start; loops keep playing"
+            return [
+                f"the MIDI process failed {MIDI_RETRIES + 1} times at start (exit code {code}); "
+                "the loops keep playing; fix the midi section and restart looper"
+            ]
+        self._start_midi()
+        return [f"the MIDI process ended (exit code {code}); restarted it"]
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -328,88 +383,8 @@ class Supervisor:
             q.close()
 
 
-def run(config: Config, path: Path, out: Console, err: Console) -> int:
-    """`looper run`: play live until Ctrl-C or SIGTERM; 0 on a clean stop."""
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopping.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sup = Supervisor(config)
-    try:
-        started = sup.start_audio()
-        if isinstance(started, Failure):
-            err.print(started.text, markup=False)
-            return 1
-        out.print(
-            f"looper: {path} on '{started.device}', block {started.block}, "
-            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops.",
-            markup=False,
-        )
-        sup.start_midi()
-        return _watch(sup, stopping, out, err)
-    finally:
-        sup.shutdown()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _watch(sup: Supervisor, stopping: threading.Event, out: Console, err: Console) -> int:
-    """Draw the status (a live screen on a terminal, else a line per change) and supervise."""
-    from looper.midi import Heard, PortState
-
-    midi = "MIDI: starting"
-    said: deque[str] = deque(maxlen=6)
-    latest: Status | None = None
-    shown: Status | None = None
-    live = Live(console=out, auto_refresh=False) if out.is_terminal else None
-
-    def tell(text: str) -> None:
-        said.append(text)
-        if live is None:
-            out.print(text, markup=False)
-
-    with live if live is not None else contextlib.nullcontext():
-        while not stopping.wait(DRAW_SECONDS):
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    event = sup.midi_events.get_nowait()
-                    if isinstance(event, PortState):
-                        midi = event.text
-                        tell(event.text)
-                    elif isinstance(event, Heard) and event.fired:
-                        tell(f"{event.message} -> {'; '.join(event.fired)}")
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    latest = sup.status.get_nowait()
-                    for text in latest.messages:
-                        tell(text)
-            if sup.audio is not None and not sup.audio.is_alive():
-                err.print(f"the audio process ended unexpectedly (exit code {sup.audio.exitcode})")
-                return 1
-            if sup.midi is not None and not sup.midi.is_alive() and not sup.stop.is_set():
-                sup.midi_restarts += 1
-                tell(f"the MIDI process ended (exit code {sup.midi.exitcode}); restarted it")
-                sup.start_midi()
-            if latest is None:
-                continue
-            now = replace(latest, midi=midi, messages=tuple(said))
-            if live is not None:
-                live.update(screen(now), refresh=True)
-            elif changes(shown, now):
-                out.print(line(now), markup=False)
-                shown = now
-    if latest is not None:
-        out.print(summary(latest), markup=False)
-    return 0
-
-
-def summary(s: Status) -> str:
-    """The session in one line, printed at exit: what a soak run reports."""
-    return (
-        f"session: {s.blocks} blocks of {s.block} frames, {s.xruns} xruns; callback time "
-        f"p50 {s.load:.1%}, p99 {s.load_p99:.1%}, p99.9 {s.load_p999:.1%}, "
-        f"max {s.load_max:.1%} of the block period; audio process memory "
-        f"{s.rss_start_mb:.1f} MB after set-up, {s.rss_mb:.1f} MB at the end"
-    )
+@dataclass(frozen=True, slots=True)
+class Tick:
+    lines: list[str]  # to show once: MIDI port changes, stomps heard, engine messages
+    status: Status | None  # the latest snapshot with the MIDI state and recent lines
+    fatal: str | None  # the audio process died: the session is over

@@ -272,3 +272,13 @@ def changes(previous: Status | None, current: Status) -> bool:
     change all the time and never count on their own.
     """
     return previous is None or _worth_a_line(previous) != _worth_a_line(current)
+
+
+def summary(s: Status) -> str:
+    """The session in one line, printed at exit: what a soak run reports."""
+    return (
+        f"session: {s.blocks} blocks of {s.block} frames, {s.xruns} xruns; callback time "
+        f"p50 {s.load:.1%}, p99 {s.load_p99:.1%}, p99.9 {s.load_p999:.1%}, "
+        f"max {s.load_max:.1%} of the block period; audio process memory "
+        f"{s.rss_start_mb:.1f} MB after set-up, {s.rss_mb:.1f} MB at the end"
+    )

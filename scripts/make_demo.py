@@ -16,7 +16,7 @@ RATE = 48000
 BPM = 120
 BEAT = 60 / BPM
 BAR = 4 * BEAT
-BARS = 18
+BARS = 13
 DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo"
 
 A2, C3, D3, E3, G2 = 45, 48, 50, 52, 43
@@ -55,19 +55,18 @@ def place(track: np.ndarray, at_seconds: float, sound: np.ndarray) -> None:
 
 def phrase() -> np.ndarray:
     y = np.zeros(round(BARS * BAR * RATE))
-    for rep in range(2):  # bars 1-4: the riff twice
-        for k, note in enumerate(RIFF):
-            place(y, BAR * (1 + 2 * rep) + k * BEAT / 2, tone(note, BEAT / 2, 0.35, 6))
-    at = 5 * BAR  # bars 5-8: a melody over the looped riff
-    for note, beats in MELODY:
+    for k, note in enumerate(RIFF):  # bars 1-2: the riff
+        place(y, BAR + k * BEAT / 2, tone(note, BEAT / 2, 0.35, 6))
+    at = 3 * BAR  # bars 3-4: a melody over the looped riff
+    for note, beats in MELODY[:6]:
         place(y, at, tone(note, beats * BEAT, 0.25, 4))
         at += beats * BEAT
-    for bar in (9, 10):  # bars 9-10: stabs, overdubbed onto track 1
+    for bar in (5, 6):  # bars 5-6: stabs, overdubbed onto track 1
         for beat, chord in zip((1, 3), STABS, strict=True):
             for note in chord:
                 place(y, bar * BAR + beat * BEAT, tone(note, BEAT * 0.9, 0.12, 5))
-    at = 11 * BAR  # bars 11-17: a lead line over the loops
-    for note, beats in LEAD:
+    at = 9 * BAR  # bars 9-12: a lead line over the loops
+    for note, beats in LEAD[:14]:
         place(y, at, tone(note, beats * BEAT, 0.2, 4))
         at += beats * BEAT
     return (y / max(1.0, np.abs(y).max() / 0.9)).astype(np.float32)
@@ -75,13 +74,13 @@ def phrase() -> np.ndarray:
 
 # (seconds, note, held seconds): what the feet do. See demo.yaml for the switches.
 STOMPS = [
-    (5 * BAR + 0.06, 60, 0.1),  # backloop track 1, 2 bars: a little late, snaps back to bar 5
-    (9 * BAR - 0.15, 61, 0.1),  # backloop track 2, 4 bars: a little early, snaps to bar 9
-    (9 * BAR + 0.10, 62, 0.1),  # overdub track 1 on (from bar 9)
-    (11 * BAR + 0.05, 62, 0.1),  # overdub off at bar 11: one layer of stabs
-    (13 * BAR + 0.03, 62, 0.8),  # hold: undo the stabs
-    (14 * BAR + 1.70, 63, 0.1),  # toggle track 2: stops at bar 15
-    (16 * BAR + 0.10, 63, 0.1),  # toggle track 2: plays again from bar 17
+    (3 * BAR + 0.06, 60, 0.1),  # backloop track 1, 2 bars: a little late, snaps back to bar 3
+    (5 * BAR - 0.15, 61, 0.1),  # backloop track 2, 2 bars: a little early, snaps to bar 5
+    (5 * BAR + 0.10, 62, 0.1),  # overdub track 1 on (from bar 5)
+    (7 * BAR + 0.05, 62, 0.1),  # overdub off at bar 7: one layer of stabs
+    (8 * BAR + 0.03, 62, 0.8),  # hold: undo the stabs
+    (8 * BAR + 1.70, 63, 0.1),  # toggle track 2: stops at bar 9
+    (10 * BAR + 0.10, 63, 0.1),  # toggle track 2: plays again from bar 11
 ]
 
 

@@ -17,8 +17,9 @@ import sys
 
 import numpy as np
 import pytest
-from jack_harness import Harness, HarnessError, open_client
-from jack_server import JackServer, JackServerError
+
+from looper.harness import Harness, HarnessError, open_client
+from looper.jackserver import JackServer, JackServerError
 
 SUBPROCESS_TIMEOUT = 120  # seconds; generous for a loaded machine
 

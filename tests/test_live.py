@@ -18,14 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jack_harness import Harness
-from jack_server import JackServer
+import soundfile as sf
+
+from looper.harness import Harness, downbeats
+from looper.jackserver import JackServer
 
 RATE = 48000
 BAR = RATE  # 240 bpm in 4/4: a bar is one second
 BEAT = BAR // 4
 SCALE = 2**20  # input frame u plays the value (u % 2**20 + 1) / 2**20, exact in float32
 LOOPER = [sys.executable, "-m", "looper"]
+DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo"
 
 CONFIG = f"""
 audio: {{sample_rate: {RATE}, block_size: 128, inputs: [1], outputs: [1], monitor: 0,
@@ -110,21 +113,13 @@ def looper(
     assert live.proc.returncode == 0, live.text()
 
 
-def downbeats(rec: np.ndarray, start: int = 0) -> np.ndarray:
-    """Recording frames of the click's downbeats: the accent starts with sin(0) = 0."""
-    click = np.abs(rec[:, 1])
-    onsets = np.flatnonzero((click[1:] > 0) & (click[:-1] == 0))  # the frame before the sound
-    loud = [f for f in onsets if f >= start and click[f + 1 : f + 40].max() > 0.4]
-    return np.array(loud, dtype=np.int64)
-
-
 def next_downbeat(harness: Harness, not_before: int) -> int:
     """A click downbeat (recording frame) at or after `not_before` and safely in the future.
 
     The grid is exact in frames, so one recorded downbeat tells all the later ones.
     """
     harness.wait_frames(BAR + BEAT)
-    beats = downbeats(harness.recording, harness.frame - BAR - BEAT)
+    beats = downbeats(harness.recording[:, 1], harness.frame - BAR - BEAT)
     assert len(beats), "no click downbeat recorded"
     d = int(beats[-1])
     while d < not_before or d < harness.frame_after(0.5):
@@ -233,9 +228,43 @@ def test_a_bad_config_exits_2_with_the_line_before_the_server_sees_a_client(
         timeout=60,
     )
     assert result.returncode == 2
-    line = CONFIG.replace("action: toggle", "action: togle").splitlines().index(
-        "  - {note: 62, action: togle, track: 2}"
+    line = (
+        CONFIG.replace("action: toggle", "action: togle")
+        .splitlines()
+        .index("  - {note: 62, action: togle, track: 2}")
     )
     assert f"{bad}:{line + 1}: pedals[2].action: found 'togle'" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert {p.name.split(":")[0] for p in harness.client.get_ports()} == clients_before
+
+
+def test_the_live_demo_plays_loops_in_time_and_exits_by_itself(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*LOOPER, "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    y, rate = sf.read(str(tmp_path / "demo.wav"), dtype="float32", always_2d=True)
+    x = sf.read(str(DEMO / "input.wav"), dtype="float32")[0]
+    bar = 2 * rate
+    assert len(y) == 13 * bar
+    # Bar 4 of the recording: the riff of bars 1-2 looping on track 1, exactly on the click's
+    # grid (the config compensates the round trip); the melody played live, heard through the
+    # monitor one round trip late; and the click.
+    t = np.arange(4 * bar, 5 * bar)
+    loop = x[bar + (t - 3 * bar) % (2 * bar)]
+    beat = bar // 4
+    frame = np.arange(bar)
+    seam = frame >= bar - round(0.01 * rate)  # the loop's 10 ms crossfade ends this bar
+    between_clicks = (frame % beat > 0.04 * rate) & ~seam
+    round_trips = []
+    for delay in range(0, 4 * 256 + 1, 256):
+        residue = y[4 * bar : 5 * bar, 0] - loop - x[4 * bar - delay : 5 * bar - delay]
+        if not (np.abs(residue[between_clicks]) > 1e-4).any():
+            round_trips.append(delay)
+    assert round_trips == [512], "loop on the grid; the dry input two JACK periods late"
+    assert (tmp_path / "demo.png").stat().st_size > 10_000

@@ -50,8 +50,8 @@ from looper.midi import (
 )
 
 if TYPE_CHECKING:
-    from jack_harness import Harness
-    from jack_server import JackServer
+    from looper.harness import Harness
+    from looper.jackserver import JackServer
 
 TIMEOUT = 30.0  # seconds for anything to happen; generous for a loaded 2-core machine
 HOLD_MS = 300
@@ -245,7 +245,7 @@ def test_stomps_become_commands_in_order_and_a_hold_fires_by_itself(
 def test_a_pulled_cable_is_reported_and_the_pedal_works_again_when_back(
     jack_server: JackServer, start_midi: Callable[[str], MidiChild]
 ) -> None:
-    from jack_harness import Harness
+    from looper.harness import Harness
 
     pedal = Harness(jack_server)
     try:

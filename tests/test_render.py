@@ -185,14 +185,20 @@ def test_the_demo_loops_repeat_in_time_with_the_click(tmp_path: Path) -> None:
     x = sf.read(str(DEMO / "input.wav"), dtype="float32")[0]
     bar = 2 * config.audio.sample_rate
     stomp = round(read_midi(DEMO / "pedals.mid")[0][0] * config.audio.sample_rate)
-    assert 5 * bar < stomp < 5 * bar + bar // 4  # a little late: snaps back to bar 5
-    # Bars 5 to 9: track 1 alone, the riff of bars 3-4 looping on the click's downbeats.
-    t = np.arange(stomp, 9 * bar)
-    np.testing.assert_array_equal(y[stomp : 9 * bar], x[3 * bar + (t - 5 * bar) % (2 * bar)])
-    # Bars 13+ (after the undo), track 1 is the riff again, track 2 the melody of bars 5-8.
-    t = np.arange(14 * bar, 15 * bar)
-    want = x[3 * bar + (t - 5 * bar) % (2 * bar)] + x[5 * bar + (t - 9 * bar) % (4 * bar)]
-    np.testing.assert_allclose(y[14 * bar : 15 * bar], want, atol=1e-6)
+    assert 3 * bar < stomp < 3 * bar + bar // 4  # a little late: snaps back to bar 3
+    # Bars 3 to 5: track 1 alone, the riff of bars 1-2 looping on the click's downbeats.
+    t = np.arange(stomp, 5 * bar)
+    np.testing.assert_array_equal(y[stomp : 5 * bar], x[bar + (t - 3 * bar) % (2 * bar)])
+    # After the undo (a hold from bar 8): track 1 is the riff again, track 2 the melody.
+    t = np.arange(8 * bar + bar // 2, 9 * bar)
+    want = x[bar + (t - 3 * bar) % (2 * bar)] + x[3 * bar + (t - 5 * bar) % (2 * bar)]
+    np.testing.assert_allclose(y[8 * bar + bar // 2 : 9 * bar], want, atol=1e-6)
+    # Track 2 stopped at bar 9 and played again from its top at bar 11.
+    t = np.arange(9 * bar, 11 * bar)
+    np.testing.assert_array_equal(y[9 * bar : 11 * bar], x[bar + (t - 3 * bar) % (2 * bar)])
+    t = np.arange(11 * bar, 12 * bar)
+    want = x[bar + (t - 3 * bar) % (2 * bar)] + x[3 * bar + (t - 11 * bar) % (2 * bar)]
+    np.testing.assert_allclose(y[11 * bar : 12 * bar], want, atol=1e-6)
 
 
 def test_check_prints_the_pedal_map(capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,7 +48,7 @@ import jack
 import numpy as np
 
 if TYPE_CHECKING:
-    from jack_server import JackServer
+    from looper.jackserver import JackServer
 
 _FRAME_MASK = 0xFFFFFFFF  # jack_nframes_t wraps at 2**32
 
@@ -513,3 +513,18 @@ class Harness:
             f"<Harness {self.name!r} on {self.server.name!r} at frame {self._frame},"
             f" {len(self.outports)} out, {len(self.inports)} in>"
         )
+
+
+def downbeats(click: np.ndarray, start: int = 0) -> np.ndarray:
+    """Frames of the looper's click downbeats in a recorded click channel.
+
+    Every click starts with sin(0) = 0 at its beat's first frame; the downbeat is the
+    accented one, louder than the others.
+    """
+    level = np.abs(click)
+    onsets = np.flatnonzero((level[1:] > 0) & (level[:-1] == 0))  # the beat's own frame
+    onsets = onsets[onsets >= start]
+    if not len(onsets):
+        return onsets
+    peaks = np.array([level[f + 1 : f + 64].max() for f in onsets])
+    return onsets[peaks > 0.8 * peaks.max()].astype(np.int64)
