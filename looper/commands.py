@@ -103,6 +103,11 @@ class ClickVolume:
 
 
 @dataclass(frozen=True, slots=True)
+class Save:
+    """Write the session (loops, history, manifest) to disk, outside the callback."""
+
+
+@dataclass(frozen=True, slots=True)
 class SetLoop(TrackCommand):
     """Make performance-time frames [start, end) the loop, rounded to whole bars.
 
@@ -132,6 +137,7 @@ Command = (
     | ClickToggle
     | ClickVolume
     | SetLoop
+    | Save
 )
 
 #: YAML action name -> command class. The order is the order the README lists them.
@@ -151,6 +157,7 @@ ACTIONS: dict[str, type] = {
     "tempo": SetTempo,
     "click": ClickToggle,
     "click_volume": ClickVolume,
+    "save": Save,
 }
 
 #: Actions that take a continuous 0.0-1.0 value, from a CC or a fixed `value`.

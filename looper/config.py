@@ -342,6 +342,7 @@ _DEVICE = _either(
 )
 _PORT = _either(_text("part of the port name"), _Check("null (the first port)", _null))
 _LATENCY = _either(_number(0, 1000), _choice(["auto"]))
+_BPM = _either(_number(20, 300), _choice(["auto"]))
 _CHANNELS_ALLOWED = "a list of channel numbers from 1 to 64, each once, e.g. [1, 2]"
 
 
@@ -400,8 +401,10 @@ class Audio(_Section):
 class Clicktrack(_Section):
     """The click the performer plays against; loops are whole bars of it."""
 
-    bpm: Annotated[float, _number(20, 300)] = 120.0
+    bpm: Annotated[float | Literal["auto"], _BPM] = 120.0
     beats_per_bar: Annotated[int, _integer(1, 16)] = 4
+    count_in_bars: Annotated[int, _integer(0, 16)] = 0
+    first_loop_bars: Annotated[int, _integer(1, 64)] = 1
     volume: Annotated[float, _number(0.0, 1.0)] = 0.5
     enabled: Annotated[bool, _FLAG] = True
     outputs: Channels = (1, 2)
@@ -444,6 +447,35 @@ _ARGS: dict[str, tuple[str, ...]] = {
 }
 
 
+STATES = ("empty", "waiting", "recording", "playing", "stopped", "muted", "overdubbing")
+#: The light a footswitch shows for its track's state: off, dim (64) or on.
+DEFAULT_LIGHTS = {
+    "empty": 0,
+    "waiting": 127,
+    "recording": 127,
+    "playing": 127,
+    "stopped": 0,
+    "muted": 64,
+    "overdubbing": 127,
+}
+
+
+class Feedback(_Section):
+    """What a footswitch's light receives: a note or cc whose value shows the track's state."""
+
+    note: Annotated[int | None, _optional(_integer(0, 127))] = None
+    cc: Annotated[int | None, _optional(_integer(0, 127))] = None
+    channel: Annotated[int, _integer(1, 16)] = 1
+    values: Annotated[dict[str, int], _Check("a mapping of track states to 0-127", dict)] = Field(
+        default_factory=dict
+    )
+    blink: Annotated[bool, _FLAG] = True  # waiting blinks on the beat
+
+    def light(self, state: str) -> int:
+        """The value for a state: the binding's own, else the default."""
+        return self.values.get(state, DEFAULT_LIGHTS[state])
+
+
 class Pedal(_Section):
     """One item of `pedals` as written; pass 3 checks how its keys fit together."""
 
@@ -455,6 +487,7 @@ class Pedal(_Section):
     track: Annotated[int | Literal["all"] | None, _TRACK] = None
     bars: Annotated[int | None, _optional(_integer(1, 64))] = None
     value: Annotated[float | None, _optional(_number())] = None
+    feedback: Feedback | None = None
 
     @property
     def continuous(self) -> bool:
@@ -552,9 +585,32 @@ def _check_midi(midi: Midi, report: _Report) -> None:
         )
 
 
+def _check_feedback(at: Loc, pedal: Pedal, report: _Report) -> None:
+    """A light shows one track's state: it needs a track, one message, known states."""
+    fb = pedal.feedback
+    if fb is None:
+        return
+    where = (*at, "feedback")
+    if (fb.note is None) == (fb.cc is None):
+        found = "both note and cc" if fb.note is not None else "neither note nor cc"
+        report(where, f"found {found}; allowed: exactly one of note, cc (what the light receives)")
+    if not isinstance(pedal.track, int):
+        report(
+            where,
+            "found feedback without a track number; allowed: feedback on a binding "
+            "with a track (the light shows that track's state)",
+        )
+    for state, value in fb.values.items():
+        if state not in DEFAULT_LIGHTS:
+            report((*where, "values", state), _unknown_key(state, DEFAULT_LIGHTS))
+        elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 127:
+            report((*where, "values", state), f"found {_show(value)}; allowed: 0 to 127")
+
+
 def _check_pedal(i: int, pedal: Pedal, track_count: int | None, report: _Report) -> str | None:
     """Report what does not fit in one pedal; return its message kind when exactly one is set."""
     at = ("pedals", i)
+    _check_feedback(at, pedal, report)
     action = pedal.action
     takes = _ARGS[action]
     for arg in ("track", "bars", "value"):
@@ -716,6 +772,13 @@ def parse_config(text: str, filename: str) -> Config:
 
     if sections["midi"] is not None:
         _check_midi(sections["midi"], report)
+    click = sections["clicktrack"]
+    if click is not None and click.bpm == "auto" and click.count_in_bars:
+        report(
+            ("clicktrack", "count_in_bars"),
+            f"found {click.count_in_bars} with bpm: auto; allowed: 0 (a count-in needs a tempo: "
+            "set clicktrack.bpm to a number)",
+        )
     tracks = sections["tracks"]
     _check_pedals(valid, tracks.count if tracks is not None else None, report)
 

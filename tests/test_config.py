@@ -84,6 +84,8 @@ def test_empty_config_gives_defaults(text: str) -> None:
         "clicktrack": {
             "bpm": 120.0,
             "beats_per_bar": 4,
+            "count_in_bars": 0,
+            "first_loop_bars": 1,
             "volume": 0.5,
             "enabled": True,
             "outputs": (1, 2),
@@ -586,7 +588,7 @@ def test_problem_format() -> None:
     assert str(problem) == (
         "configs/pedalboard.yaml:3: pedals[0].action: found 'bakloop'; allowed: backloop, "
         "record, overdub, play, stop, toggle, mute, undo, redo, reset, track_volume, "
-        "tap_tempo, tempo, click, click_volume (did you mean 'backloop'?)"
+        "tap_tempo, tempo, click, click_volume, save (did you mean 'backloop'?)"
     )
 
 
