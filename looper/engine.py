@@ -205,10 +205,41 @@ class Engine:
 
     def loop(self, index: int) -> np.ndarray | None:
         """A copy of a track's current loop (frames x channels), for stems; not realtime."""
+        pages = self.loop_pages(index)
+        return np.concatenate([self.pool.pages[p] for p in pages]) if pages else None
+
+    def loop_pages(self, index: int) -> list[int]:
+        """The pages of a track's current loop, in order (empty when it has none)."""
         tr = self.tracks[index]
-        if not tr.has_loop:
-            return None
-        return np.concatenate([self.pool.pages[p] for p in tr.table[tr.top, : tr.bars]])
+        return [int(p) for p in tr.table[tr.top, : tr.bars]] if tr.has_loop else []
+
+    def history_pages(self) -> list[int]:
+        """The history's whole bars, oldest first (the bar being written is left out)."""
+        ring = self.ring
+        return [ring.page(k) for k in range(ring.oldest_bar, ring.last_bar)]
+
+    def load_loop(self, index: int, audio: np.ndarray, volume: float = 1.0) -> None:
+        """Give a track a loop from saved audio (whole bars), stopped: for set-up, not realtime."""
+        bar = self.grid.bar
+        if len(audio) == 0 or len(audio) % bar:
+            raise ValueError(f"{len(audio)} frames is not a whole number of {bar}-frame bars")
+        if audio.shape[1] != self.channels:
+            raise ValueError(f"{audio.shape[1]} channels, the looper records {self.channels}")
+        tr = self.tracks[index]
+        n = len(audio) // bar
+        if not self.pool.can_take(fresh=n):
+            raise ValueError("the loop memory is full (raise tracks.memory_seconds)")
+        self._clear(tr)
+        layer = self._push_layer(tr, copy=False)
+        for i in range(n):
+            page = self.pool.alloc()
+            self.pool.ref(page)
+            self.pool.pages[page] = audio[i * bar : (i + 1) * bar]
+            tr.table[layer, i] = page
+        tr.nbars[layer] = n
+        tr.volume = volume
+        tr.state = State.STOPPED
+        tr.env_from = tr.env_to = 0.0
 
     def history(self, start: int, end: int) -> np.ndarray:
         """A copy of performance-time frames [start, end); zeros where nothing is held."""

@@ -444,3 +444,23 @@ def test_memory_is_fixed_whatever_the_session_length() -> None:
     assert (
         used == engine.ring.slots + 1 + 0
     )  # the ring, the one-bar loop (pre-roll is bar -1: none)
+
+
+def test_a_loaded_loop_waits_stopped_and_plays_from_its_top_on_the_next_downbeat() -> None:
+    engine, _ = render([], 0)
+    audio = np.arange(1, 2 * BAR + 1, dtype=np.float32)[:, None] / 8
+    engine.load_loop(1, audio, volume=0.5)
+    assert engine.tracks[1].state is State.STOPPED and engine.tracks[1].bars == 2
+    assert engine.loop_pages(1) and engine.loop(1) is not None
+    np.testing.assert_array_equal(engine.loop(1), audio)
+    engine.submit(Play(1), BAR + 300)
+    out = np.zeros((4 * BAR, 2), np.float32)
+    x = np.zeros((4 * BAR, 1), np.float32)
+    for i in range(0, 4 * BAR - 10, 512):
+        engine.process(x[i : i + 512], out[i : i + 512])
+    y = out[: 4 * BAR - 10, 0]
+    assert not y[: 2 * BAR].any()
+    t = np.arange(2 * BAR, 4 * BAR - 10)
+    np.testing.assert_array_equal(y[2 * BAR :], audio[(t - 2 * BAR) % (2 * BAR), 0] * np.float32(0.5))
+    with pytest.raises(ValueError, match="whole number"):
+        engine.load_loop(0, audio[:100])
