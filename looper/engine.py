@@ -25,6 +25,7 @@ from looper.commands import (
     ClickToggle,
     ClickVolume,
     Command,
+    Record,
     Reset,
     SetLoop,
     SetTempo,
@@ -70,6 +71,9 @@ class EngineSettings:
     memory_seconds: float = 300.0
     max_block: int = 4096
     track_volumes: tuple[float, ...] = field(default_factory=tuple)
+    bpm_auto: bool = False  # no tempo until the first record sets it
+    first_loop_bars: int = 1  # how many bars that first loop is
+    count_in_bars: int = 0  # bars of click before the first record starts
 
     @classmethod
     def from_config(
@@ -85,7 +89,10 @@ class EngineSettings:
             monitor=a.monitor,
             latency_frames=latency_frames,
             history_seconds=a.history_seconds,
-            bpm=c.bpm,
+            bpm=120.0 if c.bpm == "auto" else c.bpm,
+            bpm_auto=c.bpm == "auto",
+            first_loop_bars=c.first_loop_bars,
+            count_in_bars=c.count_in_bars,
             beats_per_bar=c.beats_per_bar,
             click_volume=c.volume,
             click_enabled=c.enabled,
@@ -152,6 +159,14 @@ class Engine:
         self._seq = 0
         self._tempo_at = FAR
         self._tempo_bpm = 0.0
+        self.tempo_known = not s.bpm_auto
+        # The first loop of `bpm: auto` records into the pool's memory as one run of frames
+        # (performance time [linear_from, linear_until)); once its length sets the bar, the
+        # pool is cut into bars and that run is the loop's first pages, as it lies.
+        self._linear = self.pool.flat
+        self._linear_from = FAR
+        self._linear_until = FAR
+        self._count_in_until = 0
         self._taps = np.zeros(MAX_TAPS, dtype=np.int64)
         self._ntaps = 0
         self.messages: deque[tuple[int, str]] = deque(maxlen=64)
@@ -326,8 +341,10 @@ class Engine:
                 if tr.has_loop:
                     self._latch(tr, t)
         tau = t - self.latency
-        if tau >= g.origin and (tau - g.origin) % g.bar == 0:
-            self._history_bar(g.bar_index(tau))
+        if self.tempo_known and tau >= g.origin and (tau - g.origin) % g.bar == 0:
+            k = g.bar_index(tau)
+            if k >= self.ring.first_bar:
+                self._history_bar(k)
 
     def _next_boundary(self, t: int) -> int:
         g = self.grid
@@ -335,6 +352,9 @@ class Engine:
         if self._incoming:
             nxt = min(nxt, max(t + 1, self._incoming[0][0]))
         nxt = min(nxt, self._tempo_at)
+        for edge in (self._linear_from, self._linear_until):
+            if edge + self.latency > t:
+                nxt = min(nxt, edge + self.latency)
         x = self.xfade
         for tr in self.tracks:
             if tr.pending is not None:
@@ -353,7 +373,10 @@ class Engine:
         g = self.grid
         pages = self.pool.pages
         tau = t - self.latency
-        if tau >= g.origin:
+        if self._linear_from <= tau < self._linear_until:
+            i = tau - self._linear_from
+            np.copyto(self._linear[i : i + n], inp)
+        elif self.tempo_known and tau >= g.origin:
             k = g.bar_index(tau)
             off = tau - g.origin - k * g.bar
             page = self.ring.page(k)
@@ -366,7 +389,7 @@ class Engine:
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
                 self._play(tr, t, bus)
-        if self.click_enabled and t >= g.origin:
+        if (self.click_enabled or t < self._count_in_until) and self.tempo_known and t >= g.origin:
             beat_start = g.origin + ((t - g.origin) // g.beat) * g.beat
             off = t - beat_start
             sound = self._accent if g.beat_in_bar(t) == 0 else self._beat
@@ -513,6 +536,8 @@ class Engine:
         tr.count -= 1
 
     def _clear(self, tr: Track) -> None:
+        if tr.state is State.RECORDING:
+            self._end_linear()
         for layer in range(tr.count):
             self._free_layer(tr, layer)
         for i in range(tr.rec_count):
@@ -620,6 +645,9 @@ class Engine:
         return d if d >= self.frame else self.grid.next_bar(self.frame)
 
     def _a_capture(self, tr: Track, command: Command, p: int) -> None:
+        if not self.tempo_known:
+            self.say("no tempo yet: record the first loop (clicktrack.bpm is auto)")
+            return
         e = self.grid.snap(p, self.late)
         if self.grid.bar_index(e) <= self.ring.oldest_bar:
             self.say(f"track {tr.index + 1}: no whole bar of history yet")
@@ -659,8 +687,56 @@ class Engine:
         return True
 
     def _a_arm(self, tr: Track, command: Command, p: int) -> None:
+        if not self.tempo_known:
+            self._begin_first_loop(tr, p)
+            return
+        if self.settings.count_in_bars and all(t.state is State.EMPTY for t in self.tracks):
+            self._restart_grid(self.frame)  # the count-in starts now, on a downbeat
+            start = self.frame + self.settings.count_in_bars * self.grid.bar
+            self._count_in_until = start
+            self._schedule(tr, "arm", start, command, bar=start)
+            return
         start = self.grid.snap(p, self.late)
         self._schedule(tr, "arm", start, command, bar=start)
+
+    def _begin_first_loop(self, tr: Track, p: int) -> None:
+        """No tempo yet: record from the stomp itself, with nothing to snap to."""
+        self._linear_from = max(p, self.frame - self.latency)
+        self._linear_until = self._linear_from + len(self._linear)
+        tr.state_before_rec = State.EMPTY
+        tr.rec_count = 0
+        tr.state = State.RECORDING
+
+    def _close_first_loop(self, tr: Track, p: int, action: str) -> None:
+        """The first loop's length sets the tempo; the grid starts where it started."""
+        s = self.settings
+        start = self._linear_from
+        per_beat = s.first_loop_bars * s.beats_per_bar
+        slowest = Grid.from_bpm(self.sample_rate, MIN_BPM, 1).beat
+        fastest = Grid.from_bpm(self.sample_rate, MAX_BPM, 1).beat
+        longest = len(self._linear) // per_beat
+        beat = min(max(round((p - start) / per_beat), fastest), slowest, longest)
+        grid = Grid(self.sample_rate, beat, s.beats_per_bar, start)
+        if grid.bar <= self.latency + self.xfade:
+            self.say("that first loop is too short for the latency and crossfade")
+            self._a_cancel(tr, Record(tr.index), p)
+            return
+        self.grid = grid
+        self.pool.carve(grid.bar)
+        self.ring = HistoryRing(self.pool, self._slots(grid.bar))
+        n = s.first_loop_bars
+        self.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
+        for i in range(n):
+            page = self.pool.alloc()  # a fresh cut gives pages 0, 1, ...: the recording
+            self.pool.ref(page)
+            tr.rec_pages[i] = page
+        tr.rec_count = n
+        tr.rec_bar = 0
+        end = start + n * grid.bar
+        self._linear_until = end
+        self.tempo_known = True
+        self.say(f"tempo {grid.bpm:.2f} bpm from the first loop")
+        self._schedule(tr, action, end, Record(tr.index), bar=end)
 
     def _fire_arm(self, tr: Track, pending: Pending, t: int) -> None:
         before = tr.state
@@ -687,6 +763,9 @@ class Engine:
         self._close(tr, command, p, "close_stop")
 
     def _close(self, tr: Track, command: Command, p: int, action: str) -> None:
+        if not self.tempo_known:
+            self._close_first_loop(tr, p, action)
+            return
         g = self.grid
         start = g.origin + tr.rec_bar * g.bar
         end = max(g.snap(p, self.late), start + g.bar)
@@ -716,6 +795,7 @@ class Engine:
             self._begin_dub(tr, end, t)
 
     def _a_cancel(self, tr: Track, command: Command, p: int) -> None:
+        self._end_linear()
         for i in range(tr.rec_count):
             self.pool.unref(int(tr.rec_pages[i]))
         tr.rec_count = 0
@@ -845,9 +925,21 @@ class Engine:
         self._tempo_bpm = bpm
         self._tempo_at = self.grid.next_beat(self.frame)
 
+    def _end_linear(self) -> None:
+        """A first loop that was still being recorded (bpm auto) is dropped."""
+        if not self.tempo_known:
+            self._linear_from = self._linear_until = FAR
+
+    def _restart_grid(self, origin: int) -> None:
+        """Same tempo, bar 0 from `origin`; the history starts again with it."""
+        self.ring.clear(0)
+        self.grid = Grid(self.sample_rate, self.grid.beat, self.grid.beats_per_bar, origin)
+
     def _fire_tempo(self, t: int) -> None:
         """The grid restarts here; history and undo stacks of the old grid go."""
         self._tempo_at = FAR
+        self.tempo_known = True
+        self._linear_from = self._linear_until = FAR
         for tr in self.tracks:
             self._clear(tr)
         self.ring.clear(0)

@@ -40,6 +40,12 @@ class PagePool:
         self.debt = 0  # ring pages that tracks also hold: each needs a replacement later
 
     @property
+    def flat(self) -> np.ndarray:
+        """All the memory as one run of frames: what page k is, frames k*bar on."""
+        usable = len(self._memory) // self.channels * self.channels
+        return self._memory[:usable].reshape(-1, self.channels)
+
+    @property
     def count(self) -> int:
         return len(self.pages)
 

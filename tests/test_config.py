@@ -679,3 +679,63 @@ def test_yaml_that_cannot_be_read(text: str, line: int, contains: str) -> None:
 def test_aliases_are_followed() -> None:
     config = parse_config("audio:\n  inputs: &io [3, 4]\n  outputs: *io\n", "x.yaml")
     assert config.audio.outputs == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "path", "contains"),
+    [
+        (
+            "clicktrack:\n  bpm: auto\n  count_in_bars: 2\n",
+            3,
+            "clicktrack.count_in_bars",
+            ["found 2 with bpm: auto", "a count-in needs a tempo"],
+        ),
+        (
+            "pedals:\n  - note: 60\n    action: backloop\n    track: 1\n"
+            "    feedback: {note: 60, cc: 7}\n",
+            5,
+            "pedals[0].feedback",
+            ["found both note and cc", "exactly one of note, cc"],
+        ),
+        (
+            "pedals:\n  - note: 60\n    action: tap_tempo\n    feedback: {note: 60}\n",
+            4,
+            "pedals[0].feedback",
+            ["without a track number"],
+        ),
+        (
+            "pedals:\n  - note: 60\n    action: record\n    track: 1\n"
+            "    feedback:\n      note: 60\n      values: {playng: 127}\n",
+            7,
+            "pedals[0].feedback.values.playng",
+            ["playng", "did you mean 'playing'"],
+        ),
+        (
+            "pedals:\n  - note: 60\n    action: record\n    track: 1\n"
+            "    feedback:\n      note: 60\n      values: {playing: 300}\n",
+            7,
+            "pedals[0].feedback.values.playing",
+            ["found 300", "0 to 127"],
+        ),
+    ],
+)
+def test_stage_feature_mistakes_are_located(
+    text: str, line: int, path: str, contains: list[str]
+) -> None:
+    found = problems(text)
+    assert [(p.line, p.path) for p in found] == [(line, path)]
+    for words in contains:
+        assert words in found[0].message
+
+
+def test_stage_feature_keys_are_read() -> None:
+    config = parse_config(
+        "clicktrack: {bpm: auto, first_loop_bars: 2}\n"
+        "pedals:\n  - {note: 60, action: record, track: 1, feedback: {cc: 20, values: {muted: 5}}}\n"
+        "  - {note: 61, action: save}\n",
+        "t.yaml",
+    )
+    assert config.clicktrack.bpm == "auto" and config.clicktrack.first_loop_bars == 2
+    fb = config.pedals[0].feedback
+    assert fb is not None and fb.cc == 20 and fb.light("muted") == 5 and fb.light("playing") == 127
+    assert type(config.bindings()[1].command).__name__ == "Save"

@@ -461,6 +461,56 @@ def test_a_loaded_loop_waits_stopped_and_plays_from_its_top_on_the_next_downbeat
     y = out[: 4 * BAR - 10, 0]
     assert not y[: 2 * BAR].any()
     t = np.arange(2 * BAR, 4 * BAR - 10)
-    np.testing.assert_array_equal(y[2 * BAR :], audio[(t - 2 * BAR) % (2 * BAR), 0] * np.float32(0.5))
+    np.testing.assert_array_equal(
+        y[2 * BAR :], audio[(t - 2 * BAR) % (2 * BAR), 0] * np.float32(0.5)
+    )
     with pytest.raises(ValueError, match="whole number"):
         engine.load_loop(0, audio[:100])
+
+
+def test_a_count_in_restarts_the_grid_at_the_stomp_and_records_after_its_bars() -> None:
+    p = 3 * BAR + 300
+    start = p + BAR  # one bar of count-in from the stomp
+    end = start + 2 * BAR  # the second stomp, late in the second bar, snaps to its end
+    script = [(p, Record(0)), (end - 100, Record(0))]
+    engine, out = render(script, end + 3 * BAR, count_in_bars=1, click_enabled=False)
+    assert engine.grid.origin == p
+    y = main(out)
+    assert not y[:end].any()
+    t = frames(end, end + 3 * BAR)
+    np.testing.assert_array_equal(y[end:], looped(t, end, start))
+    click = out[:, 1]
+    assert click[p : p + 60].any() and click[p + BEAT : p + BEAT + 60].any(), "the count-in clicks"
+    assert not click[start:].any(), "then the click is off again, as configured"
+    assert not click[:p].any()
+
+
+def test_without_a_count_in_setting_record_snaps_as_usual() -> None:
+    engine, _ = render([(3 * BAR + 300, Record(0))], 3 * BAR + 301)
+    assert engine.grid.origin == 0 and engine.tracks[0].state is State.RECORDING
+
+
+@pytest.mark.parametrize("latency", [0, 37])
+def test_bpm_auto_takes_the_tempo_from_the_first_loop_and_the_grid_from_its_start(
+    latency: int,
+) -> None:
+    p1, length = 1234, 2100  # one 4-beat bar of 2100 frames: 525 frames a beat
+    later = p1 + 3 * length + 100  # a backloop in the new grid's fourth bar
+    script = [(500, Backloop(1, 1)), (p1, Record(0)), (p1 + length, Record(0))]
+    script.append((later, Backloop(1, 2)))
+    engine, out = render(
+        script, p1 + 6 * length, bpm_auto=True, click_enabled=True, latency_frames=latency
+    )
+    assert engine.grid.beat == 525 and engine.grid.origin == p1
+    assert any("no tempo yet" in text for _, text in engine.messages)
+    end = p1 + length
+    y = main(out)
+    assert not y[:end].any()
+    t = frames(end, later)
+    np.testing.assert_array_equal(y[end:later], looped(t, end, p1, latency))
+    t = frames(later, p1 + 6 * length)
+    both = looped(t, end, p1, latency) + looped(t, p1 + 3 * length, p1 + length, latency)
+    np.testing.assert_array_equal(y[later:], both)
+    click = out[:, 1]
+    assert not click[:end].any(), "no click before there is a tempo"
+    assert click[end + 1] != 0 and click[end + 525 + 1] != 0, "then on the new grid's beats"
