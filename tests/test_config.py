@@ -731,7 +731,8 @@ def test_stage_feature_mistakes_are_located(
 def test_stage_feature_keys_are_read() -> None:
     config = parse_config(
         "clicktrack: {bpm: auto, first_loop_bars: 2}\n"
-        "pedals:\n  - {note: 60, action: record, track: 1, feedback: {cc: 20, values: {muted: 5}}}\n"
+        "pedals:\n"
+        "  - {note: 60, action: record, track: 1, feedback: {cc: 20, values: {muted: 5}}}\n"
         "  - {note: 61, action: save}\n",
         "t.yaml",
     )
