@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from time import perf_counter_ns, time
 from typing import Any
@@ -706,7 +706,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="SECTION",
         help=f"run only these sections ({', '.join(SECTIONS)})",
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead: the looper live on a dummy JACK server for MINUTES (scripts/soak)",
+    )
     return parser.parse_args(argv)
+
+
+def soak(minutes: float, as_json: bool) -> int:
+    """The live soak: xruns, callback time percentiles, memory at start and end."""
+    from looper.soak import SoakError, run
+
+    try:
+        result = run(minutes)
+    except SoakError as error:
+        print(f"soak: {error}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps({"name": "soak", **asdict(result)}))
+        return 0
+    print(
+        f"soak: {result.minutes:g} min live at {result.block} frames, 48 kHz, 8 tracks "
+        f"(one overdubbing), click and monitor on\n"
+        f"  blocks {result.blocks}, xruns {result.xruns}\n"
+        f"  callback time, % of the {result.block}-frame period: p50 {result.p50:.1f}, "
+        f"p99 {result.p99:.1f}, p99.9 {result.p999:.1f}, max {result.max:.1f}\n"
+        f"  audio process resident memory: {result.rss_start_mb:.1f} MB after set-up, "
+        f"{result.rss_end_mb:.1f} MB at the end\n"
+        f"  last status: {result.states}"
+    )
+    return 0
 
 
 def count(least: int) -> Callable[[str], int]:
@@ -723,6 +754,8 @@ def count(least: int) -> Callable[[str], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.soak is not None:
+        return soak(args.soak, args.json)
     plan = QUICK if args.quick else FULL
     if args.blocks is not None:
         plan = replace(plan, blocks=args.blocks)
