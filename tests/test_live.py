@@ -268,3 +268,55 @@ def test_the_live_demo_plays_loops_in_time_and_exits_by_itself(tmp_path: Path) -
             round_trips.append(delay)
     assert round_trips == [512], "loop on the grid; the dry input two JACK periods late"
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_an_audio_device_that_cannot_be_opened_is_named_with_the_ones_there_are(
+    jack_server: JackServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "nodevice.yaml"
+    config.write_text(
+        CONFIG.replace("block_size: 128,", "block_size: 128, input_device: Scarlett,")
+    )
+    result = subprocess.run(
+        [*LOOPER, "--config", str(config)],
+        env={**os.environ, **jack_server.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "'Scarlett'" in result.stderr and "system" in result.stderr
+    assert "looper devices" in result.stderr and "Traceback" not in result.stderr
+
+
+def children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+
+def test_a_dead_midi_process_is_restarted_and_the_pedal_works_again(tmp_path: Path) -> None:
+    # Not --sync: a client killed without closing would stall a sync server's graph.
+    with JackServer(sync=False) as server, Harness(server) as harness:
+        config = tmp_path / "live.yaml"
+        config.write_text(CONFIG)
+        live = Looper(server, harness, config, tmp_path / "looper.log")
+        try:
+            midi = [
+                c
+                for c in children(live.proc.pid)
+                if "rtmidi" in Path(f"/proc/{c}/maps").read_text()
+            ]
+            assert len(midi) == 1
+            os.kill(midi[0], signal.SIGKILL)
+            live.wait_for("restarted it")
+            deadline = time.monotonic() + 60  # the new MIDI process opens the pedal again
+            while live.text().count("MIDI: listening") < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert live.text().count("MIDI: listening") >= 2, live.text()
+            harness.play(signal_for(4 * BAR), at=harness.frame_after(0.2))
+            harness.wait_frames(2 * BAR + BEAT)
+            harness.stomp(60, harness.frame_after(0.3))
+            live.wait_for("backloop track 1")
+        finally:
+            code = live.stop()
+        assert code == 0, live.text()
