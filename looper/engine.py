@@ -155,6 +155,7 @@ class Engine:
         self._gain = np.zeros(m, dtype=np.float32)
         self._clk = np.zeros(m, dtype=np.float32)
         self._in_slice = _as_slice(s.inputs)
+        self._out_slice = _as_slice(s.outputs) if len(s.outputs) == n_in else None
         self._incoming: list[tuple[int, int, int, Command]] = []
         self._seq = 0
         self._tempo_at = FAR
@@ -317,9 +318,12 @@ class Engine:
             bus += scratch
         outdata.fill(0.0)
         outs = self.settings.outputs
-        for c in range(max(self.channels, len(outs))):
-            col = outdata[:, outs[c % len(outs)]]
-            np.add(col, bus[:, c % self.channels], out=col)
+        if self._out_slice is not None:  # one output per recorded channel, side by side
+            outdata[:, self._out_slice] = bus
+        else:
+            for c in range(max(self.channels, len(outs))):
+                col = outdata[:, outs[c % len(outs)]]
+                np.add(col, bus[:, c % self.channels], out=col)
         for ch in self.settings.click_outputs:
             col = outdata[:, ch]
             np.add(col, clk, out=col)
@@ -427,9 +431,12 @@ class Engine:
             np.multiply(self._ramp[j : j + n], tr.env_to - tr.env_from, out=gain)
             gain += tr.env_from
             np.multiply(src, gain[:, None], out=out)
+        elif tr.env_to == 1.0:  # full volume, the common case: one pass
+            np.add(bus, src, out=bus)
+            return
         else:
             np.multiply(src, tr.env_to, out=out)
-        bus += out
+        np.add(bus, out, out=bus)
 
     # ---- history, recording and overdub, in performance time ----------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,15 +13,15 @@ class Grid:
     beat: int  # frames per beat
     beats_per_bar: int
     origin: int = 0
+    bar: int = field(init=False)  # frames per bar: a plain field, read in every segment
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bar", self.beat * self.beats_per_bar)
 
     @classmethod
     def from_bpm(cls, sample_rate: int, bpm: float, beats_per_bar: int, origin: int = 0) -> Grid:
         """A beat is a whole number of frames, so the exact tempo is what that rounds to."""
         return cls(sample_rate, max(1, round(60 * sample_rate / bpm)), beats_per_bar, origin)
-
-    @property
-    def bar(self) -> int:
-        return self.beat * self.beats_per_bar
 
     @property
     def bpm(self) -> float:
