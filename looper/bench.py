@@ -712,15 +712,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="MINUTES",
         help="instead: the looper live on a dummy JACK server for MINUTES (scripts/soak)",
     )
+    parser.add_argument(
+        "--realtime", action="store_true", help="with --soak: a realtime (SCHED_FIFO) JACK server"
+    )
     return parser.parse_args(argv)
 
 
-def soak(minutes: float, as_json: bool) -> int:
+def soak(minutes: float, realtime: bool, as_json: bool) -> int:
     """The live soak: xruns, callback time percentiles, memory at start and end."""
     from looper.soak import SoakError, run
 
     try:
-        result = run(minutes)
+        result = run(minutes, realtime)
     except SoakError as error:
         print(f"soak: {error}", file=sys.stderr)
         return 1
@@ -729,7 +732,8 @@ def soak(minutes: float, as_json: bool) -> int:
         return 0
     print(
         f"soak: {result.minutes:g} min live at {result.block} frames, 48 kHz, 8 tracks "
-        f"(one overdubbing), click and monitor on\n"
+        f"(one overdubbing), click and monitor on; JACK "
+        f"{'realtime' if result.realtime else 'not realtime'}\n"
         f"  blocks {result.blocks}, xruns {result.xruns}\n"
         f"  callback time, % of the {result.block}-frame period: p50 {result.p50:.1f}, "
         f"p99 {result.p99:.1f}, p99.9 {result.p999:.1f}, max {result.max:.1f}\n"
@@ -755,7 +759,7 @@ def count(least: int) -> Callable[[str], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.soak is not None:
-        return soak(args.soak, args.json)
+        return soak(args.soak, args.realtime, args.json)
     plan = QUICK if args.quick else FULL
     if args.blocks is not None:
         plan = replace(plan, blocks=args.blocks)

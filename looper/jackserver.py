@@ -81,6 +81,7 @@ class JackServer:
         capture: int = 2,
         playback: int = 2,
         sync: bool = True,
+        realtime: bool = False,
         client_timeout_ms: int = 2000,
         extra_args: tuple[str, ...] = (),
     ) -> None:
@@ -90,6 +91,7 @@ class JackServer:
         self.capture = capture
         self.playback = playback
         self.sync = sync
+        self.realtime = realtime  # SCHED_FIFO for the server and its clients (needs rtprio)
         self.client_timeout_ms = client_timeout_ms
         self.extra_args = tuple(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -114,7 +116,8 @@ class JackServer:
         jackd = shutil.which("jackd")
         if jackd is None:
             raise JackServerError("jackd not found: run scripts/bootstrap (Debian package jackd2)")
-        cmd = [jackd, "--no-realtime", "-n", self.name, "-t", str(self.client_timeout_ms)]
+        priority = ["--realtime"] if self.realtime else ["--no-realtime"]
+        cmd = [jackd, *priority, "-n", self.name, "-t", str(self.client_timeout_ms)]
         setpriv = shutil.which("setpriv")  # util-linux; jackd dies with this process
         if setpriv is not None:
             cmd = [setpriv, "--pdeathsig", "TERM", *cmd]

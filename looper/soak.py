@@ -59,6 +59,7 @@ class SoakError(Exception):
 @dataclass(frozen=True, slots=True)
 class SoakResult:
     minutes: float
+    realtime: bool
     blocks: int
     block: int
     xruns: int
@@ -71,14 +72,18 @@ class SoakResult:
     states: str  # the looper's last status line: every track's state
 
 
-def run(minutes: float) -> SoakResult:
-    """Soak the looper for `minutes` of the stage workload; the result of its session line."""
+def run(minutes: float, realtime: bool = False) -> SoakResult:
+    """Soak the looper for `minutes` of the stage workload; the result of its session line.
+
+    `realtime` runs the JACK server and its clients' process threads at SCHED_FIFO, as on
+    a stage machine set up for audio (root, or rtprio granted).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "soak.yaml"
         config.write_text(CONFIG)
         log = Path(tmp) / "looper.log"
         with (
-            JackServer(sample_rate=RATE, period=BLOCK) as server,
+            JackServer(sample_rate=RATE, period=BLOCK, realtime=realtime) as server,
             Harness(server, name="soak", seconds=30) as harness,
             log.open("w") as out,
         ):
@@ -102,6 +107,7 @@ def run(minutes: float) -> SoakResult:
     g = match.groupdict()
     return SoakResult(
         minutes=minutes,
+        realtime=realtime,
         blocks=int(g["blocks"]),
         block=int(g["block"]),
         xruns=int(g["xruns"]),
