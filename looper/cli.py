@@ -18,7 +18,7 @@ from looper.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DRAW_SECONDS = 1 / 15
-COMMANDS = ("run", "render", "check", "devices", "monitor", "demo")
+COMMANDS = ("run", "render", "check", "devices", "monitor", "demo", "calibrate", "learn")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="MS",
         help="round-trip latency to compensate, overriding audio.latency_ms",
+    )
+    run.add_argument(
+        "--session",
+        type=Path,
+        metavar="DIR",
+        help="play the session saved in DIR (its loops come back stopped), and save there; "
+        "a new or empty DIR starts a new session",
     )
 
     render = sub.add_parser("render", help="play a recorded performance through the engine")
@@ -58,6 +65,29 @@ def _parser() -> argparse.ArgumentParser:
 
     monitor = sub.add_parser("monitor", help="show what each pedal message does, without audio")
     monitor.add_argument("--config", required=True, type=Path)
+
+    learn = sub.add_parser("learn", help="bind the pedals by stomping them, into the config")
+    learn.add_argument("--config", required=True, type=Path)
+    learn.add_argument(
+        "--actions",
+        metavar="A,B",
+        help="the actions to ask for (default: backloop,record,overdub,undo,reset,tap_tempo)",
+    )
+    learn.add_argument("--tracks", metavar="1,2", help="the tracks to ask for (default: all)")
+    learn.add_argument("--print", action="store_true", help="print the bindings, do not write")
+
+    calibrate = sub.add_parser(
+        "calibrate", help="measure the round-trip latency, output cabled to input"
+    )
+    calibrate.add_argument("--config", required=True, type=Path)
+    calibrate.add_argument("--write", action="store_true", help="put it in audio.latency_ms")
+    calibrate.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("out/calibration.png"),
+        metavar="PNG",
+        help="where the plot of the recording goes (default: out/calibration.png)",
+    )
     return parser
 
 
@@ -83,7 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             err.print(str(problem), markup=False)
         return EXIT_USAGE
-    handlers = {"render": _render, "check": _check, "run": _run, "monitor": _monitor}
+    handlers = {
+        "render": _render,
+        "check": _check,
+        "run": _run,
+        "monitor": _monitor,
+        "calibrate": _calibrate,
+        "learn": _learn,
+    }
     return handlers[args.command](args, config, console, err)
 
 
@@ -145,6 +182,7 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     from rich.live import Live
 
     from looper.live import Failure, Session
+    from looper.session import SessionError, SessionPlan, read_session, with_session_tempo
     from looper.status import changes, line, screen, summary
 
     if args.latency_ms is not None:
@@ -153,11 +191,27 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
             return EXIT_USAGE
         audio = config.audio.model_copy(update={"latency_ms": args.latency_ms})
         config = config.model_copy(update={"audio": audio})
+    try:  # before any audio: a damaged session stops here, untouched
+        loaded = None if args.session is None else read_session(args.session, config)
+    except SessionError as error:
+        err.print(
+            f"{args.session}: this session cannot be played; nothing was started and nothing "
+            "in it was changed:",
+            markup=False,
+        )
+        for problem in error.problems:
+            err.print(problem, markup=False)
+        return EXIT_USAGE
+    if loaded is not None:
+        config, note = with_session_tempo(config, loaded)
+        if note is not None:
+            out.print(note, markup=False)
+    plan = SessionPlan(args.session, args.config.resolve().parent / "sessions", loaded)
     stopping = threading.Event()
     previous = {
         s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)
     }
-    session = Session(config)
+    session = Session(config, plan)
     try:
         started = session.start()
         if isinstance(started, Failure):
@@ -168,6 +222,9 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
             f"latency {started.latency_ms:.1f} ms. Ctrl-C stops.",
             markup=False,
         )
+        saving = any(pedal.action == "save" for pedal in config.pedals)
+        if args.session is not None or saving:
+            out.print(plan.describe(saving), markup=False)
         live = Live(console=out, auto_refresh=False) if out.is_terminal else None
         shown = None
         with live if live is not None else contextlib.nullcontext():
@@ -277,4 +334,85 @@ def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Consol
                     out.print(f"{event.message or '(time passed)'}: {fired}", markup=False)
     except KeyboardInterrupt:
         pass
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
+    """Measure the round trip with a cable, so loops line up with the click on this rig."""
+    from looper.calibrate import CalibrationError, advice, calibrate, save_plot, write_latency
+
+    a = config.audio
+    out.print(
+        f"calibrate: loud clicks on output {a.outputs[0]}, recording input {a.inputs[0]} "
+        "(cable one to the other; keep speakers and ears away)",
+        markup=False,
+    )
+    try:
+        result = calibrate(config)
+        save_plot(result, args.plot)
+    except CalibrationError as error:
+        err.print(str(error), markup=False)
+        return EXIT_FAIL
+    except OSError as error:  # the plot could not be written
+        err.print(f"{args.plot}: cannot write the plot: {error}", markup=False)
+        return EXIT_FAIL
+    onsets = result.onsets
+    xruns = f" ({result.xruns} xrun(s) during the measurement)" if result.xruns else ""
+    out.print(f"plot: {args.plot}{xruns}", markup=False)
+    if onsets.problem is not None:
+        err.print(f"{onsets.problem}\n{advice(config)}", markup=False)
+        return EXIT_FAIL
+    lat = onsets.latencies
+    out.print(
+        f"round-trip latency: {onsets.frames} frames = {onsets.ms:.3f} ms at {a.sample_rate} Hz "
+        f"on '{result.device}' (median of {len(lat)} of {len(onsets.emitted)} clicks; "
+        f"min {lat.min()}, max {lat.max()} frames)",
+        markup=False,
+    )
+    if not args.write:
+        out.print("--write puts it into the config as audio.latency_ms")
+        return EXIT_OK
+    try:
+        value = write_latency(args.config, onsets.ms)
+    except CalibrationError as error:
+        err.print(str(error), markup=False)
+        return EXIT_FAIL
+    out.print(f"wrote audio.latency_ms: {value} to {args.config}", markup=False)
+    return EXIT_OK
+
+
+def _learn(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
+    """Ask for each action's switch, then add what was stomped to the config (or print it)."""
+    from looper import learn
+
+    try:
+        steps = learn.steps(config.tracks.count, args.actions, args.tracks)
+    except learn.LearnError as error:
+        err.print(str(error), markup=False)
+        return EXIT_USAGE
+    board = learn.Board.read(args.config, config)
+    out.print(
+        f"looper learn: {args.config}; stomp each switch when asked (Ctrl-C: quit, write nothing)",
+        markup=False,
+    )
+    try:
+        with learn.Inputs(config.midi) as inputs:
+            for text in learn.walk(steps, board, inputs, config.midi.debounce_ms):
+                out.print(text, markup=False)
+    except KeyboardInterrupt:
+        out.print(f"interrupted: nothing written to {args.config}", markup=False)
+        return EXIT_OK
+    items = board.items()
+    if not items:
+        out.print(f"nothing learned: {args.config} unchanged", markup=False)
+    elif args.print:
+        out.print(f"for the pedals list of {args.config} (not written):", markup=False)
+        out.print(learn.snippet(items), markup=False, end="")
+    else:
+        try:
+            learn.write(args.config, items)
+        except learn.LearnError as error:
+            err.print(str(error), markup=False)
+            return EXIT_FAIL
+        out.print(f"wrote {len(items)} binding(s) to {args.config}", markup=False)
     return EXIT_OK

@@ -4,7 +4,9 @@ The harness is one JACK client (default name ``harness``) with
 
 * audio outputs ``out_1..out_N`` that feed the inputs of the client under test,
 * audio inputs ``in_1..in_M`` that record its outputs,
-* a MIDI output ``pedal``: the virtual footswitch.
+* a MIDI output ``pedal``: the virtual footswitch,
+* with ``midi_in``, a MIDI input ``lights``: what the footswitch's lights receive,
+  recorded as ``received``.
 
 All timing is in *harness frames*: frame 0 is the first frame of the first
 JACK cycle after activation, and the count comes from ``last_frame_time`` in
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from looper.jackserver import JackServer
 
 _FRAME_MASK = 0xFFFFFFFF  # jack_nframes_t wraps at 2**32
+_RECEIVED = 4096  # MIDI messages the ``lights`` port records, each cut to 3 bytes
 
 
 class Clip:
@@ -136,24 +139,30 @@ class Harness:
         outputs: int = 2,
         inputs: int = 2,
         midi: bool = True,
+        midi_in: bool = False,
         seconds: float = 60.0,
     ) -> None:
         self.server = server
         self.client = open_client(server, name)
         self._closed = False
         try:
-            self._setup(outputs, inputs, midi, seconds)
+            self._setup(outputs, inputs, midi, midi_in, seconds)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, outputs: int, inputs: int, midi: bool, seconds: float) -> None:
+    def _setup(self, outputs: int, inputs: int, midi: bool, midi_in: bool, seconds: float) -> None:
         self.name = self.client.name
         self.samplerate = self.client.samplerate
         self.blocksize = self.client.blocksize
         self.outports = [self.client.outports.register(f"out_{i + 1}") for i in range(outputs)]
         self.inports = [self.client.inports.register(f"in_{i + 1}") for i in range(inputs)]
         self.pedal = self.client.midi_outports.register("pedal") if midi else None
+        self.lights = self.client.midi_inports.register("lights") if midi_in else None
+        self._received_frames = np.zeros(_RECEIVED, dtype=np.int64)
+        self._received_data = np.zeros((_RECEIVED, 3), dtype=np.uint8)
+        self._received_sizes = np.zeros(_RECEIVED, dtype=np.uint8)
+        self._received = 0  # messages that arrived at ``lights``, recorded or not
 
         self.capacity = round(seconds * self.samplerate)
         self._rec = np.zeros((inputs, self.capacity), dtype=np.float32)
@@ -231,6 +240,16 @@ class Harness:
                     np.add(seg, row[lo - cs : hi - cs], out=seg)
             if ce <= end:
                 clip.done = True
+
+        if self.lights is not None:
+            for offset, data in self.lights.incoming_midi_events():
+                i = self._received
+                self._received = i + 1
+                if i < _RECEIVED:
+                    n = min(len(data), 3)
+                    self._received_frames[i] = start + offset
+                    self._received_data[i, :n] = np.frombuffer(data, np.uint8, n)
+                    self._received_sizes[i] = n
 
         if self.pedal is not None:
             self.pedal.clear_buffer()
@@ -375,6 +394,8 @@ class Harness:
             problems.append(f"{self.dropped_frames} frames dropped from the timeline")
         if self.overflow:
             problems.append("recording buffer overflowed")
+        if self._received > _RECEIVED:
+            problems.append(f"{self._received - _RECEIVED} MIDI messages at lights not recorded")
         problems += [f"{c} was late" for c in self._clips if c.late]
         problems += [f"{e} was late" for e in self._midi if e.late]
         if problems:
@@ -387,6 +408,18 @@ class Harness:
         """A copy of everything recorded, frames x inputs, index = harness frame."""
         n = min(self._frame, self.capacity)
         return self._rec[:, :n].T.copy()
+
+    @property
+    def received(self) -> list[tuple[int, bytes]]:
+        """What the ``lights`` port received, in order: (harness frame, message bytes)."""
+        n = min(self._received, _RECEIVED)
+        return [
+            (
+                int(self._received_frames[i]),
+                self._received_data[i, : self._received_sizes[i]].tobytes(),
+            )
+            for i in range(n)
+        ]
 
     # -- connections ---------------------------------------------------------
 

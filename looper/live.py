@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from looper.commands import Save
 from looper.config import Config
 from looper.engine import Engine, EngineSettings
+from looper.session import Saver, SessionPlan
 from looper.status import Status, TrackStatus
 
 log = logging.getLogger("looper.live")
@@ -126,15 +128,22 @@ class Callback:
             self.worst = spent
 
 
-def _pump(commands: Any, inbox: deque[tuple[Any, float]], stop: Any) -> None:
-    """Move stamped commands from the process queue to the callback's deque."""
+def _pump(commands: Any, inbox: deque[tuple[Any, float]], stop: Any, saver: Saver) -> None:
+    """Move stamped commands from the process queue to the callback's deque.
+
+    `save` goes to the saver's thread instead: writing files has no place in the callback.
+    """
     while not stop.is_set():
         try:
-            inbox.append(commands.get(timeout=0.1))
+            item = commands.get(timeout=0.1)
         except queue.Empty:
             continue
         except (EOFError, OSError):
             return
+        if isinstance(item[0], Save):
+            saver.ask()
+        else:
+            inbox.append(item)
 
 
 def _percentile(hist: np.ndarray, q: float) -> float:
@@ -202,7 +211,7 @@ def _snapshot(
     )
 
 
-def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
+def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: SessionPlan) -> None:
     """The audio child: open the stream, run the engine, publish status until `stop`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out.cancel_join_thread()
@@ -241,12 +250,14 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
         latency_frames = round(a.latency_ms * a.sample_rate / 1000)
     try:
         engine = Engine(EngineSettings.from_config(config, latency_frames))
+        plan.restore(engine)  # the saved loops, before the stream starts
     except ValueError as error:
         stream.close()
         out.put(Failure(str(error)))
         return
     cb.engine = engine
-    pump = threading.Thread(target=_pump, args=(commands, cb.inbox, stop), daemon=True)
+    saver = Saver(engine, plan)
+    pump = threading.Thread(target=_pump, args=(commands, cb.inbox, stop, saver), daemon=True)
     pump.start()
     sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
     gc.collect()
@@ -261,6 +272,9 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
             while engine.messages:
                 frame, text = engine.messages.popleft()
                 said.append(f"bar {max(0, engine.grid.bar_index(frame)) + 1}: {text}")
+            while saver.messages:
+                bar = max(0, engine.grid.bar_index(engine.frame)) + 1
+                said.append(f"bar {bar}: {saver.messages.popleft()}")
             out.put(_snapshot(cb, engine, a.block_size, latency_ms, said, rss_start))
 
 
@@ -270,12 +284,15 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any) -> None:
 class Session:
     """One `looper run`: starts and watches the children; the CLI draws what `tick` says."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, plan: SessionPlan) -> None:
         self.config = config
+        self.plan = plan  # where `save` writes, and the session loaded at start
         self.ctx = mp.get_context("spawn")
         self.commands = self.ctx.Queue()
         self.status = self.ctx.Queue()
         self.midi_events = self.ctx.Queue()
+        self.lights = self.ctx.Queue()  # what the pedal lights show, to the MIDI process
+        self.shown: tuple[tuple[str, ...], bool] | None = None  # last put on `lights`
         self.stop = self.ctx.Event()
         self.audio: mp.process.BaseProcess | None = None
         self.midi: mp.process.BaseProcess | None = None
@@ -289,7 +306,7 @@ class Session:
         """Start the audio process, and the MIDI process once the audio runs."""
         self.audio = self.ctx.Process(
             target=audio_process,
-            args=(self.config, self.commands, self.status, self.stop),
+            args=(self.config, self.commands, self.status, self.stop, self.plan),
             name="looper-audio",
         )
         self.audio.start()
@@ -314,15 +331,16 @@ class Session:
 
         self.midi = self.ctx.Process(
             target=midi_process,
-            args=(self.config, self.commands, self.midi_events, self.stop),
+            args=(self.config, self.commands, self.midi_events, self.stop, self.lights),
             name="looper-midi",
         )
+        self.shown = None  # a new MIDI process starts dark: forward the lights again
         self.midi.start()
         self.midi_started = time.monotonic()
 
     def tick(self) -> Tick:
         """What happened since the last tick: new lines, the status, or a fatal error."""
-        from looper.midi import Heard, PortState
+        from looper.midi import Heard, LightsState, PortState, shown_by
 
         lines: list[str] = []
         with contextlib.suppress(queue.Empty):
@@ -334,10 +352,15 @@ class Session:
                 elif isinstance(event, Heard) and event.fired:
                     heard = f"{event.message} -> " if event.message else ""
                     lines.append(heard + "; ".join(event.fired))
+                elif isinstance(event, LightsState):
+                    lines.append(event.text)
         with contextlib.suppress(queue.Empty):
             while True:
                 self.latest = self.status.get_nowait()
                 lines.extend(self.latest.messages)
+        if self.latest is not None and shown_by(self.latest) != self.shown:
+            self.shown = shown_by(self.latest)
+            self.lights.put(self.shown)
         if self.audio is not None and not self.audio.is_alive():
             return Tick(
                 lines,
@@ -378,7 +401,7 @@ class Session:
             if child is not None and child.is_alive():
                 child.terminate()
                 child.join(0.5)
-        for q in (self.commands, self.status, self.midi_events):
+        for q in (self.commands, self.status, self.midi_events, self.lights):
             q.cancel_join_thread()
             q.close()
 

@@ -18,10 +18,17 @@ A pulled cable must not stop the show: the port is checked every
 `CHECK_SECONDS`; when it has gone, loops keep playing and the port is retried
 until it comes back.
 
+Pedal lights go the other way: the main process forwards each track's state
+(and, while a track waits, the beat's parity) on a queue whenever that
+changes, and this process sends each light's new value (`Lights`) to the
+lights' output port, kept open like the footswitch's: `midi.output`, else the
+footswitch's own device, else (with `midi.virtual`) our virtual port
+`looper:lights_out`.
+
 Which port to open is decided by pure functions over port names
-(`choose_port`, `no_match_text`...), testable without any MIDI system, as in
-mido's `backends/rtmidi_utils.py`; only `_open`, `_Port` and `list_inputs`
-touch python-rtmidi.
+(`choose_port`, `device_port`, `no_match_text`...), testable without any MIDI
+system, as in mido's `backends/rtmidi_utils.py`; only `_open_port`, `_Port`
+and `list_inputs` touch python-rtmidi.
 """
 
 from __future__ import annotations
@@ -30,11 +37,12 @@ import contextlib
 import ctypes
 import functools
 import os
+import queue
 import re
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -47,25 +55,35 @@ from looper.mapping import Fired, Mapper
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
-    from looper.config import Config, Midi
+    from looper.config import Config, Feedback, Midi
+    from looper.status import Status
 
 __all__ = [
     "BACKENDS",
     "CHECK_SECONDS",
     "CLIENT_NAME",
+    "LIGHTS_PORT_NAME",
     "PORT_NAME",
     "Flag",
     "Heard",
+    "Light",
+    "Lights",
+    "LightsState",
     "PortState",
+    "Shown",
     "choose_port",
     "describe",
+    "device_port",
     "is_own",
     "is_through",
+    "lights_of",
     "list_inputs",
     "message_text",
     "midi_process",
     "no_match_text",
+    "shown_by",
     "stable_name",
+    "stamped",
     "watch",
 ]
 
@@ -83,6 +101,8 @@ _SHOWN: dict[Backend, str] = {"alsa": "ALSA", "jack": "JACK"}
 #: Our MIDI client and input port: others see `looper:midi_in` (with `midi.virtual`).
 CLIENT_NAME = "looper"
 PORT_NAME = "midi_in"
+#: Our output port for the pedal lights (virtual with `midi.virtual` and no `midi.output`).
+LIGHTS_PORT_NAME = "lights_out"
 
 #: How often the open port is checked for a pulled cable, and a missing one retried.
 CHECK_SECONDS = 0.5
@@ -115,6 +135,14 @@ class Heard:
     message: str
     fired: tuple[str, ...]
     commands: tuple[tuple[Command, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LightsState:
+    """The pedal lights' port opened, lost or missing, in words; apart from PortState so
+    that the footswitch's state stays what the display shows as the MIDI state."""
+
+    text: str
 
 
 class Flag(Protocol):
@@ -152,6 +180,22 @@ def choose_port(names: Sequence[str], wanted: str | None) -> int | None:
 def stable_name(name: str) -> str:
     """The port name without ALSA's client:port address, which can change on replugging."""
     return _ALSA_ADDRESS.sub("", name)
+
+
+def device_of(name: str) -> str:
+    """The client part of a port name, the same for a device's input and output ports
+    ('FCB1010' in 'FCB1010:FCB1010 MIDI 1 24:0', 'harness' in 'harness:pedal')."""
+    return name.split(":", 1)[0]
+
+
+def device_port(names: Sequence[str], footswitch: str) -> int | None:
+    """Index of the first port (not ours) of the footswitch's own device: where its lights
+    listen when `midi.output` is null; None if the device has no such port."""
+    device = device_of(footswitch)
+    for index, name in enumerate(names):
+        if not is_own(name) and device_of(name) == device:
+            return index
+    return None
 
 
 def _available(ports: Mapping[str, list[str] | str]) -> str:
@@ -219,6 +263,90 @@ def _decode(data: list[int], stamp: float, mapper: Mapper) -> Heard:
     return _heard(message_text(message), mapper.feed(message, stamp))
 
 
+# --- pedal lights: pure, no port, no clock -------------------------------------------------
+
+#: Where a light listens: (channel 1-16, "note" or "cc", number).
+Target = tuple[int, str, int]
+#: What the main process forwards: each track's state, and whether a waiting light is lit
+#: now (the beat's parity while a track waits; True otherwise, so that nothing is
+#: forwarded on the beat while nothing waits).
+Shown = tuple[tuple[str, ...], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    """One footswitch light: the message it listens to and the track whose state it shows."""
+
+    target: Target
+    track: int  # 0-based
+    feedback: Feedback
+
+    def value(self, state: str, lit: bool) -> int:
+        """The light's value for a track state; a blinking waiting light is empty on unlit beats."""
+        if state == "waiting" and self.feedback.blink and not lit:
+            state = "empty"
+        return self.feedback.light(state)
+
+    def message(self, value: int) -> list[int]:
+        """The bytes that set the light: note-on (velocity 0 included) or control change."""
+        channel, kind, number = self.target
+        return [(0x90 if kind == "note" else 0xB0) | (channel - 1), number, value]
+
+
+def lights_of(config: Config) -> tuple[Light, ...]:
+    """One Light per target, from the first binding (in file order) that gives it: press
+    and hold on one switch may both carry the same feedback, and one message sets one light."""
+    found: dict[Target, Light] = {}
+    for pedal in config.pedals:
+        fb = pedal.feedback
+        if fb is None or not isinstance(pedal.track, int):  # validation: feedback has a track
+            continue
+        kind = "note" if fb.note is not None else "cc"
+        target = (fb.channel, kind, getattr(fb, kind))
+        found.setdefault(target, Light(target, pedal.track - 1, fb))
+    return tuple(found.values())
+
+
+def shown_by(status: Status) -> Shown:
+    """What the lights show for a status: the track states, and whether a waiting light is
+    lit: on every other beat counted from the grid's origin (not within the bar, so that an
+    odd meter still alternates), and always while nothing waits."""
+    states = tuple(track.state for track in status.tracks)
+    beat = (status.bar - 1) * status.beats_per_bar + status.beat - 1
+    return states, "waiting" not in states or beat % 2 == 0
+
+
+class Lights:
+    """What the lights should show, and the messages that bring a port there.
+
+    `changes` gives only the values that differ from what the port was last sent, in
+    the order of the lights; `forget` makes the next `changes` set every light, for a
+    port just opened (at start: every track empty).
+    """
+
+    def __init__(self, lights: Sequence[Light]) -> None:
+        self.lights = tuple(lights)
+        self.shown: Shown = ((), True)  # no status yet: every track empty
+        self.sent: dict[Target, int] = {}
+
+    def show(self, shown: Shown) -> None:
+        self.shown = shown
+
+    def forget(self) -> None:
+        self.sent.clear()
+
+    def changes(self) -> list[list[int]]:
+        states, lit = self.shown
+        messages = []
+        for light in self.lights:
+            state = states[light.track] if light.track < len(states) else "empty"
+            value = light.value(state, lit)
+            if self.sent.get(light.target) != value:
+                self.sent[light.target] = value
+                messages.append(light.message(value))
+        return messages
+
+
 # --- python-rtmidi -------------------------------------------------------------------------
 
 # The handler that silences libjack's and ALSA's own stderr messages: libc's strlen, which
@@ -252,13 +380,14 @@ def _rtmidi() -> ModuleType:
     return rtmidi
 
 
-def _client(backend: Backend) -> Any:
-    """A new rtmidi input client on `backend`; raises rtmidi.RtMidiError if unavailable."""
+def _client(backend: Backend, output: bool = False) -> Any:
+    """A new rtmidi input (or output) client on `backend`; raises rtmidi.RtMidiError if
+    unavailable."""
     rtmidi = _rtmidi()
     api = rtmidi.API_LINUX_ALSA if backend == "alsa" else rtmidi.API_UNIX_JACK
     if api not in rtmidi.get_compiled_api():  # else RtMidi silently picks another API
         raise rtmidi.SystemError(f"this python-rtmidi was built without {_SHOWN[backend]}")
-    return rtmidi.MidiIn(api, name=CLIENT_NAME)
+    return (rtmidi.MidiOut if output else rtmidi.MidiIn)(api, name=CLIENT_NAME)
 
 
 def _unavailable(backend: Backend, error: Exception) -> str:
@@ -287,7 +416,7 @@ def list_inputs(backend: str) -> dict[str, list[str] | str]:
 
 
 class _Port:
-    """An open input; `name` is the port listened to, None for our own virtual port."""
+    """An open port; `name` is the port at the other end, None for our own virtual port."""
 
     def __init__(self, client: Any, backend: Backend, name: str | None) -> None:
         self.client = client
@@ -316,39 +445,59 @@ class _Port:
         got = self.client.get_message()
         return None if got is None else got[0]
 
+    def send(self, message: list[int]) -> None:
+        self.client.send_message(message)
+
     def close(self) -> None:
         self.client.close_port()
         self.client.delete()
 
 
-def _open(midi: Midi, wanted: str | None) -> _Port | str:
-    """Open the input the `midi` section asks for, or say why not and what there is."""
+def _open_port(
+    backends: Sequence[Backend],
+    output: bool,
+    own: str,
+    pick: Callable[[list[str]], int | None] | None,
+    found: dict[str, list[str] | str],
+) -> _Port | None:
+    """Open our port `own` on the first backend where `pick` chooses a port to connect it
+    to (`pick` None: a virtual port, for others to connect to). `found` gets each backend's
+    ports, or why it could not be used, for the performer."""
     rtmidi = _rtmidi()
-    found: dict[str, list[str] | str] = {}
-    for backend in BACKENDS[midi.backend]:
+    for backend in backends:
         try:
-            client = _client(backend)
+            client = _client(backend, output)
         except rtmidi.RtMidiError as error:
             found[_SHOWN[backend]] = _unavailable(backend, error)
             continue
         try:
-            if midi.virtual:
-                client.open_virtual_port(PORT_NAME)
+            if pick is None:
+                client.open_virtual_port(own)
                 name = None
             else:
                 names = client.get_ports()
                 found[_SHOWN[backend]] = names
-                index = choose_port(names, wanted)
+                index = pick(names)
                 if index is None:
                     client.delete()
                     continue
-                client.open_port(index, PORT_NAME)
+                client.open_port(index, own)
                 name = names[index]
         except rtmidi.RtMidiError as error:  # e.g. the port vanished while being opened
             found[_SHOWN[backend]] = f"could not open a port ({error})"
             client.delete()
             continue
         return _Port(client, backend, name)
+    return None
+
+
+def _open(midi: Midi, wanted: str | None) -> _Port | str:
+    """Open the input the `midi` section asks for, or say why not and what there is."""
+    found: dict[str, list[str] | str] = {}
+    pick = None if midi.virtual else functools.partial(choose_port, wanted=wanted)
+    port = _open_port(BACKENDS[midi.backend], False, PORT_NAME, pick, found)
+    if port is not None:
+        return port
     if midi.virtual:
         return (
             f"MIDI: cannot open the virtual port {CLIENT_NAME}:{PORT_NAME} "
@@ -409,23 +558,137 @@ class _Keeper:
             port.close()
 
 
+def _open_lights(midi: Midi, footswitch: _Port | None) -> _Port | str | None:
+    """Open the lights' port: `midi.output`, else the footswitch's own device, else (the
+    footswitch on our virtual port) our virtual `lights_out`. None while there is no
+    footswitch port to go by; a str says why no port opened."""
+    found: dict[str, list[str] | str] = {}
+    if midi.output is not None:
+        pick = functools.partial(choose_port, wanted=midi.output)
+        port = _open_port(BACKENDS[midi.backend], True, LIGHTS_PORT_NAME, pick, found)
+        if port is not None:
+            return port
+        return (
+            f"MIDI: no output port matches {midi.output!r} for the pedal lights; available: "
+            f"{_available(found)}; set midi.output in the YAML to part of a port name; "
+            "waiting for it to appear"
+        )
+    if footswitch is None:
+        return None
+    if footswitch.name is None:
+        port = _open_port((footswitch.backend,), True, LIGHTS_PORT_NAME, None, found)
+        if port is not None:
+            return port
+        return (
+            f"MIDI: cannot open the virtual port {CLIENT_NAME}:{LIGHTS_PORT_NAME} for the "
+            f"pedal lights ({_available(found)}); retrying"
+        )
+    pick = functools.partial(device_port, footswitch=footswitch.name)
+    port = _open_port((footswitch.backend,), True, LIGHTS_PORT_NAME, pick, found)
+    if port is not None:
+        return port
+    return (
+        f"MIDI: {footswitch.name!r} has no output port for its lights: no pedal lights "
+        "(set midi.output to part of a port name to send them elsewhere)"
+    )
+
+
+class _LightsOut:
+    """Keeps the lights' port open, as _Keeper does the footswitch's, and sends it what
+    changed in what the main process forwards; a port just (re)opened gets every light."""
+
+    def __init__(self, midi: Midi, lights: Lights, shown: Queue[Shown]) -> None:
+        self.midi = midi
+        self.lights = lights
+        self.shown = shown
+        self.port: _Port | None = None
+        self.said = ""
+
+    def check(self, footswitch: _Port | None) -> LightsState | None:
+        """Every CHECK_SECONDS, after the footswitch's check: what to tell, if anything."""
+        if not self.lights.lights:  # no binding has feedback: no port to open
+            return None
+        try:
+            return self._check(footswitch)
+        except Exception as error:  # rtmidi misbehaving must not stop the loops
+            with contextlib.suppress(Exception):
+                self.close()
+            return self._say(f"MIDI: pedal lights: unexpected error ({error!r}); retrying")
+
+    def _check(self, footswitch: _Port | None) -> LightsState | None:
+        if self.port is not None:
+            if self.port.present():
+                return None
+            name = self.port.name
+            self.close()
+            return self._say(f"MIDI: pedal lights: {name!r} is gone; waiting for it to come back")
+        opened = _open_lights(self.midi, footswitch)
+        if opened is None or isinstance(opened, str):
+            return None if opened is None else self._say(opened)
+        self.port, self.said = opened, ""
+        self.lights.forget()
+        self._send(opened)
+        if opened.name is None:
+            text = (
+                f"MIDI: pedal lights on the virtual port '{CLIENT_NAME}:{LIGHTS_PORT_NAME}' "
+                f"({_SHOWN[opened.backend]}); connect it to the footswitch"
+            )
+        else:
+            text = f"MIDI: pedal lights to {opened.name!r} ({_SHOWN[opened.backend]})"
+        return LightsState(text)
+
+    def update(self) -> None:
+        """Take what the main process forwarded, and send the lights that changed."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.lights.show(self.shown.get_nowait())
+        if self.port is None:
+            return
+        try:
+            self._send(self.port)
+        except _rtmidi().RtMidiError:
+            self.close()  # the next check opens it again and sends every light
+
+    def _send(self, port: _Port) -> None:
+        for message in self.lights.changes():
+            port.send(message)
+
+    def _say(self, text: str) -> LightsState | None:
+        if text == self.said:
+            return None
+        self.said = text
+        return LightsState(text)
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            port.close()
+
+
 # --- the loop ------------------------------------------------------------------------------
 
 
-def watch(config: Config, stop: Flag) -> Iterator[PortState | Heard]:
+def watch(
+    config: Config, stop: Flag, lights: Queue[Shown] | None = None
+) -> Iterator[PortState | Heard | LightsState]:
     """Open the footswitch port and yield what happens until `stop` is set.
 
     Raises ValueError at once (not at the first `next`) for bindings no message
     could honour. The port is opened as configured, checked every CHECK_SECONDS
     and opened again when it comes back after a pulled cable. Closing the
     iterator (or an exception such as KeyboardInterrupt while it waits) closes
-    the port.
+    the port. With `lights` (what the main process forwards), the pedal lights'
+    port is kept open the same way and sent the lights' changes; without (as in
+    `looper monitor`, which has no tracks), no light is touched.
     """
     mapper = Mapper(config.bindings(), config.midi_timing())
-    return _watch(config.midi, mapper, stop)
+    out = None if lights is None else _LightsOut(config.midi, Lights(lights_of(config)), lights)
+    return _watch(config.midi, mapper, stop, out)
 
 
-def _watch(midi: Midi, mapper: Mapper, stop: Flag) -> Iterator[PortState | Heard]:
+def _watch(
+    midi: Midi, mapper: Mapper, stop: Flag, out: _LightsOut | None
+) -> Iterator[PortState | Heard | LightsState]:
     keeper = _Keeper(midi)
     check_at = time.monotonic()
     try:
@@ -436,6 +699,11 @@ def _watch(midi: Midi, mapper: Mapper, stop: Flag) -> Iterator[PortState | Heard
                 state = keeper.check()
                 if state is not None:
                     yield state
+                news = None if out is None else out.check(keeper.port)
+                if news is not None:
+                    yield news
+            if out is not None:
+                out.update()
             port = keeper.port
             while port is not None and (data := port.read()) is not None:
                 yield _decode(data, time.monotonic(), mapper)
@@ -452,22 +720,26 @@ def _watch(midi: Midi, mapper: Mapper, stop: Flag) -> Iterator[PortState | Heard
             time.sleep(max(0.0, until - time.monotonic()))
     finally:
         keeper.close()
+        if out is not None:
+            out.close()
 
 
 def midi_process(
     config: Config,
     commands: Queue[tuple[Command, float]],
-    events: Queue[PortState | Heard],
+    events: Queue[PortState | Heard | LightsState],
     stop: Flag,
+    lights: Queue[Shown] | None = None,
 ) -> None:
-    """The MIDI child process: footswitch in, `(command, stamp)` and events out.
+    """The MIDI child process: footswitch in, `(command, stamp)` and events out; what the
+    tracks show (`lights`, from the main process) in, pedal lights out.
 
     SIGINT is ignored: the main process coordinates shutdown by setting `stop`.
     Exits with status 1 (after a PortState saying why) for impossible bindings.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        watching = watch(config, stop)
+        watching = watch(config, stop, lights)
     except ValueError as error:
         events.put(PortState(False, f"MIDI: the pedal bindings cannot work: {error}"))
         sys.exit(1)
@@ -479,3 +751,26 @@ def midi_process(
     # Shutting down: the main process may have stopped reading; do not hang on a full pipe.
     commands.cancel_join_thread()
     events.cancel_join_thread()
+
+
+def stamped(midi: Midi, stop: Flag) -> Iterator[PortState | tuple[list[int], float]]:
+    """The footswitch's raw messages, each with its `time.monotonic()` stamp, until `stop`
+    is set: for `looper learn`, which listens for switches no binding names yet. The port
+    is kept open as in `watch`."""
+    keeper = _Keeper(midi)
+    check_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= check_at:
+                check_at = now + CHECK_SECONDS
+                state = keeper.check()
+                if state is not None:
+                    yield state
+            port = keeper.port
+            while port is not None and (data := port.read()) is not None:
+                yield data, time.monotonic()
+            until = min(now + (STOP_SECONDS if port is None else POLL_SECONDS), check_at)
+            time.sleep(max(0.0, until - time.monotonic()))
+    finally:
+        keeper.close()
