@@ -234,8 +234,25 @@ class Engine:
         ring = self.ring
         return [ring.page(k) for k in range(ring.oldest_bar, ring.last_bar)]
 
+    def with_seam(self, audio: np.ndarray, pre: int) -> np.ndarray:
+        """A copy of a loop with its seam crossfade played into it (pre: its lead-in page).
+
+        Saved loops carry their seam this way: loaded again, a loop is its own lead-in,
+        so it wraps exactly as it did when it was made.
+        """
+        x = self.xfade
+        out = audio.copy()
+        if x:
+            bar = self.grid.bar
+            lead = (self.pool.zero if pre < 0 else self.pool.pages[pre])[bar - x :]
+            seam(audio[-x:], lead, self._ramp, out[-x:])
+        return out
+
     def load_loop(self, index: int, audio: np.ndarray, volume: float = 1.0) -> None:
-        """Give a track a loop from saved audio (whole bars), stopped: for set-up, not realtime."""
+        """Give a track a loop from saved audio (whole bars), stopped: for set-up, not realtime.
+
+        The loop is its own lead-in: its seam is in the audio already (`with_seam`).
+        """
         bar = self.grid.bar
         if len(audio) == 0 or len(audio) % bar:
             raise ValueError(f"{len(audio)} frames is not a whole number of {bar}-frame bars")
@@ -253,6 +270,8 @@ class Engine:
             self.pool.pages[page] = audio[i * bar : (i + 1) * bar]
             tr.table[layer, i] = page
         tr.nbars[layer] = n
+        tr.pre[layer] = tr.table[layer, n - 1]
+        self.pool.ref(int(tr.pre[layer]))
         tr.volume = volume
         tr.state = State.STOPPED
         tr.env_from = tr.env_to = 0.0
@@ -418,13 +437,8 @@ class Engine:
         if x and pos >= length - x:  # the seam: fade into the audio that led into the loop
             q = pos - (length - x)
             pre_page = tr.pre[tr.top]
-            pre = (self.pool.zero if pre_page < 0 else pages[pre_page])[
-                bar - x + q : bar - x + q + n
-            ]
-            np.subtract(pre, src, out=out)
-            out *= self._ramp[q : q + n, None]
-            out += src
-            src = out
+            lead = self.pool.zero if pre_page < 0 else pages[pre_page]
+            src = seam(src, lead[bar - x + q : bar - x + q + n], self._ramp[q : q + n], out)
         if ramping:
             gain = self._gain[:n]
             j = t - tr.env_at
@@ -954,6 +968,14 @@ class Engine:
         self.pool.carve(self.grid.bar)
         self.ring = HistoryRing(self.pool, self._slots(self.grid.bar))
         self.say(f"tempo {self.grid.bpm:.2f} bpm")
+
+
+def seam(tail: np.ndarray, lead: np.ndarray, ramp: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A loop's last frames fading into the audio that led into its first bar, into `out`."""
+    np.subtract(lead, tail, out=out)
+    out *= ramp[:, None]
+    out += tail
+    return out
 
 
 def _as_slice(channels: tuple[int, ...]) -> slice | None:

@@ -220,11 +220,12 @@ def snapshot(engine: Engine) -> Snapshot:
 
 
 def _loop_pages(engine: Engine, tr: Track) -> list[int]:
-    """The loop's pages; while overdubbing, the layer below the pass being written."""
-    if not tr.dubbing:
-        return engine.loop_pages(tr.index)
-    layer = tr.top - 1
-    return [int(p) for p in tr.table[layer, : tr.nbars[layer]]] if layer >= 0 else []
+    """The loop's pages, then its lead-in page (-1: none); while overdubbing, those of the
+    layer below the pass being written."""
+    layer = tr.top - 1 if tr.dubbing else tr.top
+    if layer < 0:
+        return []
+    return [*(int(p) for p in tr.table[layer, : tr.nbars[layer]]), int(tr.pre[layer])]
 
 
 def _copy_loop(engine: Engine, tr: Track, pages: np.ndarray) -> SavedLoop | None:
@@ -240,8 +241,8 @@ def _copy_loop(engine: Engine, tr: Track, pages: np.ndarray) -> SavedLoop | None
         if not held:
             return None
         ring = engine.ring
-        if ring.page(ring.last_bar) not in held:
-            audio = _copy_pages(pages, held)
+        if ring.page(ring.last_bar) not in held[:-1]:
+            audio = engine.with_seam(_copy_pages(pages, held[:-1]), held[-1])
             if _loop_pages(engine, tr) == held:
                 return SavedLoop(tr.index + 1, state, volume, audio)
         if time.monotonic() > deadline:

@@ -514,3 +514,20 @@ def test_bpm_auto_takes_the_tempo_from_the_first_loop_and_the_grid_from_its_star
     click = out[:, 1]
     assert not click[:end].any(), "no click before there is a tempo"
     assert click[end + 1] != 0 and click[end + 525 + 1] != 0, "then on the new grid's beats"
+
+
+def test_a_saved_loop_carries_its_seam_and_wraps_without_a_click_when_loaded() -> None:
+    xfade = 200
+    n = 4 * BAR
+    tone = (0.5 * np.sin(2 * np.pi * 7.3 * np.arange(n) / RATE)).astype(np.float32)
+    made, _ = render([(2 * BAR + 100, Backloop(0, 1))], n, signal=tone, crossfade_frames=xfade)
+    tr = made.tracks[0]
+    saved = made.with_seam(made.loop(0), int(tr.pre[tr.top]))
+    assert not np.array_equal(saved, made.loop(0)), "the seam is in the saved audio"
+    loaded, _ = render([], 0, crossfade_frames=xfade)
+    loaded.load_loop(0, saved)
+    loaded.submit(Play(0), 0)
+    out = np.zeros((4 * BAR, 2), np.float32)
+    loaded.process(np.zeros((4 * BAR, 1), np.float32), out)
+    y = main(out)[xfade:]  # after the fade-in from silence
+    assert max_step(y) <= 1.1 * max_step(tone)  # the wraps at 1, 2 and 3 bars included
