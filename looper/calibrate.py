@@ -205,47 +205,25 @@ class Calibration:
 
 def calibrate(config: Config) -> Calibration:
     """Play the click train through the configured device and find it in what comes back."""
-    from looper.live import _device_list, _name_jack_client
+    from looper.device import DeviceError, device_name, open_stream, sounddevice
 
-    _name_jack_client()
     try:
-        import sounddevice as sd
-    except OSError as error:
-        raise CalibrationError(f"audio: PortAudio is not available ({error})") from None
-
-    a = config.audio
-    train = click_train(a.sample_rate)
-    in_channels = max(a.inputs)
-    out_channels = max((*a.outputs, *config.clicktrack.outputs))
-    body = _Loopback(train.signal, a.outputs[0] - 1, a.inputs[0] - 1, sd.CallbackStop)
-    finished = threading.Event()
-    try:
-        stream = sd.Stream(
-            samplerate=a.sample_rate,
-            blocksize=a.block_size,
-            device=(a.input_device, a.output_device),
-            channels=(in_channels, out_channels),
-            dtype="float32",
-            latency="low",
-            callback=body,
-            finished_callback=finished.set,
-        )
-        with stream:
-            device = sd.query_devices(stream.device[1])["name"]
-            seconds = len(train.signal) / a.sample_rate
-            if not finished.wait(seconds + STOP_TIMEOUT_S):
-                raise CalibrationError(
-                    f"the audio device stopped delivering blocks ({body.pos} of "
-                    f"{len(train.signal)} frames came); is the audio server running?"
-                )
-    except (sd.PortAudioError, ValueError) as error:
-        raise CalibrationError(
-            f"cannot open the audio device (input {a.input_device!r}, output "
-            f"{a.output_device!r}) with {in_channels} in / {out_channels} out at "
-            f"{a.sample_rate} Hz: {error}\nAudio devices here:\n{_device_list(sd)}\n"
-            "Fix audio.input_device / audio.output_device (a part of the name or the index) "
-            "or the channel lists in the YAML; `looper devices` lists them."
-        ) from None
+        sd = sounddevice()
+        a = config.audio
+        train = click_train(a.sample_rate)
+        body = _Loopback(train.signal, a.outputs[0] - 1, a.inputs[0] - 1, sd.CallbackStop)
+        finished = threading.Event()
+        stream = open_stream(config, body, finished_callback=finished.set)
+    except DeviceError as error:
+        raise CalibrationError(str(error)) from None
+    with stream:
+        device = device_name(stream)
+        seconds = len(train.signal) / a.sample_rate
+        if not finished.wait(seconds + STOP_TIMEOUT_S):
+            raise CalibrationError(
+                f"the audio device stopped delivering blocks ({body.pos} of "
+                f"{len(train.signal)} frames came); is the audio server running?"
+            )
     onsets = find_onsets(body.rec, train.click, train.emitted, a.sample_rate)
     return Calibration(body.rec, onsets, device, body.xruns)
 

@@ -14,8 +14,6 @@ show, and shuts everything down.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import logging
 import multiprocessing as mp
@@ -40,7 +38,6 @@ from looper.status import Status, TrackStatus
 
 log = logging.getLogger("looper.live")
 
-CLIENT_NAME = b"looper"
 PUBLISH_SECONDS = 1 / 30
 LOAD_WINDOW = 512  # callback durations kept for the median
 HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
@@ -68,26 +65,6 @@ class Failure:
 
 
 # ---- the audio process ------------------------------------------------------------
-
-
-def _name_jack_client() -> None:
-    """PortAudio's JACK client is called 'PortAudio' unless told before it initialises."""
-    path = ctypes.util.find_library("portaudio")
-    if path is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(path).PaJack_SetClientName(ctypes.c_char_p(CLIENT_NAME))
-
-
-def _device_list(sd: Any) -> str:
-    rows = []
-    for i, d in enumerate(sd.query_devices()):
-        api = sd.query_hostapis(d["hostapi"])["name"]
-        rows.append(
-            f"  {i}: {d['name']} ({api}, {d['max_input_channels']} in, "
-            f"{d['max_output_channels']} out)"
-        )
-    return "\n".join(rows) or "  (none: is the interface plugged in, is the audio server running?)"
 
 
 class Callback:
@@ -215,34 +192,14 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
     """The audio child: open the stream, run the engine, publish status until `stop`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out.cancel_join_thread()
-    _name_jack_client()
-    import sounddevice as sd
+    from looper.device import DeviceError, device_name, open_stream
 
     a = config.audio
-    in_channels = max(a.inputs)
-    out_channels = max((*a.outputs, *config.clicktrack.outputs))
     cb = Callback(a.sample_rate)
     try:
-        stream = sd.Stream(
-            samplerate=a.sample_rate,
-            blocksize=a.block_size,
-            device=(a.input_device, a.output_device),
-            channels=(in_channels, out_channels),
-            dtype="float32",
-            latency="low",
-            callback=cb,
-        )
-    except (sd.PortAudioError, ValueError) as error:
-        wanted = f"input {a.input_device!r}, output {a.output_device!r}"
-        out.put(
-            Failure(
-                f"cannot open the audio device ({wanted}) with {in_channels} in / "
-                f"{out_channels} out at {a.sample_rate} Hz: {error}\n"
-                f"Audio devices here:\n{_device_list(sd)}\n"
-                "Fix audio.input_device / audio.output_device (a part of the name or the index) "
-                "or the channel lists in the YAML; `looper devices` lists them."
-            )
-        )
+        stream = open_stream(config, cb)
+    except DeviceError as error:
+        out.put(Failure(str(error)))
         return
     if a.latency_ms == "auto":
         latency_frames = round(sum(stream.latency) * a.sample_rate)
@@ -265,7 +222,7 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
     latency_ms = latency_frames * 1000 / a.sample_rate
     rss_start = _rss_mb()
     with stream:
-        name = sd.query_devices(stream.device[1])["name"]
+        name = device_name(stream)
         out.put(Ready(name, latency_ms, a.block_size))
         while not stop.wait(PUBLISH_SECONDS):
             said = []

@@ -689,6 +689,26 @@ def watch(
 def _watch(
     midi: Midi, mapper: Mapper, stop: Flag, out: _LightsOut | None
 ) -> Iterator[PortState | Heard | LightsState]:
+    for event in _listen(midi, stop, out, mapper.next_deadline):
+        if event is None:
+            fired = mapper.poll(time.monotonic())
+            if fired:
+                yield _heard("", fired)
+        elif isinstance(event, tuple):
+            yield _decode(*event, mapper)
+        else:
+            yield event
+
+
+def _listen(
+    midi: Midi,
+    stop: Flag,
+    out: _LightsOut | None = None,
+    deadline: Callable[[], float | None] = lambda: None,
+) -> Iterator[PortState | LightsState | tuple[list[int], float] | None]:
+    """The footswitch port kept open (and the lights port, if any): its raw messages with
+    their `time.monotonic()` stamps, port news, and None each turn, when the caller's
+    timers (`deadline`) may have come due. Polls every POLL_SECONDS; never blocks long."""
     keeper = _Keeper(midi)
     check_at = time.monotonic()
     try:
@@ -706,12 +726,10 @@ def _watch(
                 out.update()
             port = keeper.port
             while port is not None and (data := port.read()) is not None:
-                yield _decode(data, time.monotonic(), mapper)
-            fired = mapper.poll(time.monotonic())
-            if fired:
-                yield _heard("", fired)
-            # Sleep until the next read, hold or deferred press, check, or look at `stop`.
-            due = mapper.next_deadline()
+                yield data, time.monotonic()
+            yield None
+            # Sleep until the next read, the caller's next deadline, a check, or `stop`.
+            due = deadline()
             until = min(
                 now + (STOP_SECONDS if keeper.port is None else POLL_SECONDS),
                 check_at,
@@ -757,20 +775,6 @@ def stamped(midi: Midi, stop: Flag) -> Iterator[PortState | tuple[list[int], flo
     """The footswitch's raw messages, each with its `time.monotonic()` stamp, until `stop`
     is set: for `looper learn`, which listens for switches no binding names yet. The port
     is kept open as in `watch`."""
-    keeper = _Keeper(midi)
-    check_at = time.monotonic()
-    try:
-        while not stop.is_set():
-            now = time.monotonic()
-            if now >= check_at:
-                check_at = now + CHECK_SECONDS
-                state = keeper.check()
-                if state is not None:
-                    yield state
-            port = keeper.port
-            while port is not None and (data := port.read()) is not None:
-                yield data, time.monotonic()
-            until = min(now + (STOP_SECONDS if port is None else POLL_SECONDS), check_at)
-            time.sleep(max(0.0, until - time.monotonic()))
-    finally:
-        keeper.close()
+    for event in _listen(midi, stop):
+        if isinstance(event, PortState | tuple):
+            yield event

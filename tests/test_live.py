@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from live_looper import LOOPER, Looper
 
 from looper.harness import Harness, downbeats
 from looper.jackserver import JackServer
@@ -27,7 +27,6 @@ RATE = 48000
 BAR = RATE  # 240 bpm in 4/4: a bar is one second
 BEAT = BAR // 4
 SCALE = 2**20  # input frame u plays the value (u % 2**20 + 1) / 2**20, exact in float32
-LOOPER = [sys.executable, "-m", "looper"]
 DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo"
 
 CONFIG = f"""
@@ -52,47 +51,6 @@ def signal_for(frames: int) -> np.ndarray:
 def decode(values: np.ndarray) -> np.ndarray:
     """Input frame (relative to the clip's start) of each sample; -1 for silence."""
     return np.where(values != 0, np.round(values * SCALE).astype(np.int64) - 1, -1)
-
-
-class Looper:
-    """A `looper --config` subprocess wired to the harness."""
-
-    def __init__(self, server: JackServer, harness: Harness, config: Path, log: Path) -> None:
-        self.log = log
-        self.out = log.open("w")
-        self.proc = subprocess.Popen(
-            [*LOOPER, "--config", str(config)],
-            env={**os.environ, **server.env},
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        self.harness = harness
-        try:
-            harness.connect_outputs("^looper:in_")
-            harness.connect_inputs("^looper:out_")
-            self.wait_for("MIDI: listening")  # the pedal's port is open
-        except BaseException:
-            self.stop(signal.SIGKILL)
-            raise
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for(self, needle: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"looper exited ({self.proc.returncode}):\n{self.text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {needle!r} from looper:\n{self.text()}")
-            time.sleep(0.05)
-
-    def stop(self, how: int = signal.SIGINT, timeout: float = 10.0) -> int:
-        self.proc.send_signal(how)
-        code = self.proc.wait(timeout)
-        self.out.close()
-        return code
 
 
 @pytest.fixture

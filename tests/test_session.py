@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from live_looper import Looper
 from test_live import BAR as LIVE_BAR
 from test_live import BEAT as LIVE_BEAT
 from test_live import decode, next_downbeat, signal_for
@@ -398,48 +395,6 @@ pedals:
 """
 
 
-class Looper:
-    """`looper --config FILE --session DIR` as a subprocess, wired to the harness."""
-
-    def __init__(
-        self, server: JackServer, harness: Harness, config: Path, session: Path, log: Path
-    ) -> None:
-        self.log = log
-        self.out = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "looper", "--config", str(config), "--session", str(session)],
-            env={**os.environ, **server.env},
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            harness.connect_outputs("^looper:in_")
-            harness.connect_inputs("^looper:out_")
-            self.wait_for("MIDI: listening")
-        except BaseException:
-            self.stop(signal.SIGKILL)
-            raise
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for(self, needle: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"looper exited ({self.proc.returncode}):\n{self.text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {needle!r} from looper:\n{self.text()}")
-            time.sleep(0.05)
-
-    def stop(self, how: int = signal.SIGINT) -> int:
-        self.proc.send_signal(how)
-        code = self.proc.wait(10)
-        self.out.close()
-        return code
-
-
 def test_live_save_then_play_the_session_again_from_a_downbeat(
     jack_server: JackServer, harness: Harness, tmp_path: Path
 ) -> None:
@@ -449,7 +404,9 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
     gig = tmp_path / "gig"
 
     # First set: a backloop of two bars, then the save pedal while it plays.
-    first = Looper(jack_server, harness, first_config, gig, tmp_path / "first.log")
+    first = Looper(
+        jack_server, harness, first_config, tmp_path / "first.log", "--session", str(gig)
+    )
     try:
         first.wait_for(f"session {gig}: new; save writes it there")
         clip = harness.play(signal_for(6 * LIVE_BAR), at=harness.frame_after(0.2))
@@ -475,7 +432,9 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
     saved = contents(gig)
 
     # Second set: the same session comes back stopped; a toggle plays it from the downbeat.
-    second = Looper(jack_server, harness, second_config, gig, tmp_path / "second.log")
+    second = Looper(
+        jack_server, harness, second_config, tmp_path / "second.log", "--session", str(gig)
+    )
     try:
         second.wait_for("tempo 240.00 bpm, 4 beats a bar, from the session")
         second.wait_for(f"session {gig}, saved {manifest['created']}: 1 loop (track 1), stopped")
