@@ -253,9 +253,17 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
 
 
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from looper.demo import DemoError, perform
-    from looper.harness import HarnessError
-    from looper.jackserver import JackServerError
+    try:
+        from looper.demo import DemoError, perform
+        from looper.harness import HarnessError
+        from looper.jackserver import JackServerError
+    except (ImportError, OSError) as error:
+        err.print(
+            f"demo: {error}; the demo needs JACK (Debian's jackd2) and the dev extras: "
+            "run scripts/demo, which installs both",
+            markup=False,
+        )
+        return EXIT_FAIL
 
     out.print("demo: starting a private JACK server (dummy driver) and the looper on it")
     try:

@@ -646,6 +646,8 @@ class Engine:
 
     def _cancel(self, tr: Track) -> None:
         self.say(f"track {tr.index + 1}: {tr.pending.action} cancelled")
+        if tr.pending.action == "arm":
+            self._count_in_until = min(self._count_in_until, self.frame)  # and its count-in
         tr.pending = None
         if tr.state is State.WAITING:
             tr.state = State.EMPTY

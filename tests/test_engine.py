@@ -485,6 +485,14 @@ def test_a_count_in_restarts_the_grid_at_the_stomp_and_records_after_its_bars() 
     assert not click[:p].any()
 
 
+def test_record_again_during_the_count_in_cancels_it_and_its_click() -> None:
+    p = 3 * BAR + 300
+    script = [(p, Record(0)), (p + BEAT + 100, Record(0))]
+    engine, out = render(script, p + 2 * BAR, count_in_bars=1, click_enabled=False)
+    assert engine.tracks[0].state is State.EMPTY and engine.tracks[0].pending is None
+    assert out[p : p + 60, 1].any() and not out[p + BEAT + 100 :, 1].any()
+
+
 def test_without_a_count_in_setting_record_snaps_as_usual() -> None:
     engine, _ = render([(3 * BAR + 300, Record(0))], 3 * BAR + 301)
     assert engine.grid.origin == 0 and engine.tracks[0].state is State.RECORDING
