@@ -15,7 +15,7 @@ import mido
 import numpy as np
 import soundfile as sf
 
-from looper.commands import Command
+from looper.commands import Command, Save
 from looper.config import Config
 from looper.engine import Engine, EngineSettings
 from looper.mapping import Fired, Mapper
@@ -131,7 +131,12 @@ def render(
     except ValueError as error:
         raise RenderError(str(error)) from None
     for event in events:
-        engine.submit(event.command, event.frame, event.stamp)
+        if isinstance(event.command, Save):  # sessions are the live looper's; stems are here
+            engine.messages.append(
+                (event.frame, "save ignored: render writes no session (--stems)")
+            )
+        else:
+            engine.submit(event.command, event.frame, event.stamp)
 
     n = len(audio)
     out = np.zeros((n, settings.out_channels), dtype=np.float32)

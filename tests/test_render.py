@@ -161,6 +161,18 @@ def test_a_hold_reaches_the_engine_late_but_stamped_at_the_stomp(
     ]
 
 
+def test_a_save_pedal_is_reported_not_acted_on_offline(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    files["config"].write_text(CONFIG + "  - {note: 64, action: save}\n")
+    write_midi(files["midi"], [(0.5, 64, 0.1)])
+    config = parse_config(files["config"].read_text(), "c.yaml")
+    result = render(config, files["input"], files["midi"], tmp_path / "o.wav")
+    assert [text for _, text in result.messages] == [
+        "save ignored: render writes no session (--stems)"
+    ]
+
+
 def test_the_midi_files_tempo_map_gives_the_seconds(files: dict[str, Path], tmp_path: Path) -> None:
     midi = mido.MidiFile(type=1, ticks_per_beat=100)
     meta, notes = mido.MidiTrack(), mido.MidiTrack()
