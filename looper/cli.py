@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from looper.config import Config, ConfigError, load_config
+from looper.config.schema import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DRAW_SECONDS = 1 / 15
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _render(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
-    from looper.render import RenderError, render
+    from looper.tools.render import RenderError, render
 
     if args.tail_bars < 0:
         err.print("--tail-bars: found a negative number; allowed: 0 or more bars")
@@ -181,9 +181,9 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     """Play live until Ctrl-C or SIGTERM: a live screen on a terminal, else a line per change."""
     from rich.live import Live
 
-    from looper.live import Failure, Session
-    from looper.session import SessionError, SessionPlan, read_session, with_session_tempo
-    from looper.status import changes, line, screen, summary
+    from looper.live.status import changes, line, screen, summary
+    from looper.live.supervisor import Failure, Session
+    from looper.sessions.store import SessionError, SessionPlan, read_session, with_session_tempo
 
     if args.latency_ms is not None:
         if not 0 <= args.latency_ms <= 1000:
@@ -254,9 +254,9 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
 
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
-        from looper.demo import DemoError, perform
-        from looper.harness import HarnessError
-        from looper.jackserver import JackServerError
+        from looper.rig.demo import DemoError, perform
+        from looper.rig.harness import HarnessError
+        from looper.rig.jackserver import JackServerError
     except (ImportError, OSError) as error:
         err.print(
             f"demo: {error}; the demo needs JACK (Debian's jackd2) and the dev extras: "
@@ -280,7 +280,7 @@ def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _devices(out: Console, err: Console) -> int:
     """What audio.input_device, audio.output_device and midi.input can name."""
-    from looper.midi import is_through, list_inputs
+    from looper.midi.process import is_through, list_inputs
 
     try:
         import sounddevice as sd
@@ -324,7 +324,7 @@ def _devices(out: Console, err: Console) -> int:
 
 def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Each pedal message and what it fires, as the live looper would, until Ctrl-C."""
-    from looper.midi import PortState, watch
+    from looper.midi.process import PortState, watch
 
     try:
         events = watch(config, threading.Event())
@@ -347,7 +347,7 @@ def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Consol
 
 def _calibrate(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Measure the round trip with a cable, so loops line up with the click on this rig."""
-    from looper.calibrate import CalibrationError, advice, calibrate, save_plot, write_latency
+    from looper.tools.calibrate import CalibrationError, advice, calibrate, save_plot, write_latency
 
     a = config.audio
     out.print(
@@ -391,7 +391,7 @@ def _calibrate(args: argparse.Namespace, config: Config, out: Console, err: Cons
 
 def _learn(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Ask for each action's switch, then add what was stomped to the config (or print it)."""
-    from looper import learn
+    from looper.tools import learn
 
     try:
         steps = learn.steps(config.tracks.count, args.actions, args.tracks)

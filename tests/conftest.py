@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from looper.harness import Harness
-    from looper.jackserver import JackServer
+    from looper.rig.harness import Harness
+    from looper.rig.jackserver import JackServer
 
 
 @pytest.fixture
 def jack_server() -> Iterator[JackServer]:
     """A fresh ``jackd -d dummy`` (48 kHz, period 128) under its own name."""
-    from looper.jackserver import JackServer
+    from looper.rig.jackserver import JackServer
 
     with JackServer() as server:
         yield server
@@ -28,7 +28,7 @@ def jack_server() -> Iterator[JackServer]:
 @pytest.fixture
 def harness(jack_server: JackServer) -> Iterator[Harness]:
     """A Harness client ``harness`` (out_1..2, in_1..2, MIDI ``pedal``) on ``jack_server``."""
-    from looper.harness import Harness
+    from looper.rig.harness import Harness
 
     with Harness(jack_server) as h:
         yield h

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from looper.commands import Command
-from looper.engine import Engine, EngineSettings
+from looper.core.commands import Command
+from looper.core.engine import Engine, EngineSettings
 
 RATE = 1000
 BAR = 2000

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from looper.harness import Harness
-from looper.jackserver import JackServer
+from looper.rig.harness import Harness
+from looper.rig.jackserver import JackServer
 
 LOOPER = [sys.executable, "-m", "looper"]
 

@@ -1,0 +1,200 @@
+"""The programmatic surface of the original design, as a thin layer over the engine.
+
+Seconds are converted to frames here, at the boundary; frames rule inside.
+History times are performance time (what the performer heard at that moment,
+the input shifted back by the latency), in seconds since `origin`, the first
+frame the stream rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import time as wallclock
+from typing import Any
+
+import numpy as np
+
+from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
+from looper.core.engine import Engine, EngineSettings
+
+log = logging.getLogger("looper.api")
+
+
+class AudioStream:
+    """A looper on `channels` inputs and outputs, with the click mixed into the outputs."""
+
+    def __init__(
+        self,
+        channels: int = 2,
+        block_size: int = 256,
+        sample_rate: int = 44100,
+        log_level: int | str = logging.WARNING,
+        *,
+        bpm: float = 120.0,
+        beats_per_bar: int = 4,
+        tracks: int = 8,
+        history_seconds: float = 60.0,
+        latency_seconds: float = 0.0,
+        device: int | str | None = None,
+    ) -> None:
+        logging.getLogger("looper").setLevel(log_level)
+        self._args: dict[str, Any] = dict(
+            channels=channels,
+            block_size=block_size,
+            sample_rate=sample_rate,
+            log_level=log_level,
+            bpm=bpm,
+            beats_per_bar=beats_per_bar,
+            tracks=tracks,
+            history_seconds=history_seconds,
+            latency_seconds=latency_seconds,
+            device=device,
+        )
+        self.channels = channels
+        self.block_size = block_size
+        self.sample_rate = sample_rate
+        self.device = device
+        chans = tuple(range(channels))
+        self.engine = Engine(
+            EngineSettings(
+                sample_rate=sample_rate,
+                inputs=chans,
+                outputs=chans,
+                click_outputs=chans,
+                latency_frames=round(latency_seconds * sample_rate),
+                history_seconds=history_seconds,
+                bpm=bpm,
+                beats_per_bar=beats_per_bar,
+                tracks=tracks,
+                crossfade_frames=round(0.01 * sample_rate),
+                max_block=max(4096, block_size),
+            )
+        )
+        self.origin: float | None = None  # wall-clock time of frame 0, once running
+        self.xruns = 0
+        self._commands: Any = None  # a multiprocessing queue once play() has started a process
+        self._process: mp.process.BaseProcess | None = None
+
+    # -- running --------------------------------------------------------------------
+
+    def callback(
+        self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any
+    ) -> None:
+        """The sounddevice callback: take queued commands, then render the block."""
+        if status:
+            self.xruns += 1
+        if self.origin is None:
+            self.origin = wallclock.time()
+        if self._commands is not None:
+            while True:
+                try:
+                    self.engine.submit(self._commands.get_nowait())
+                except queue.Empty:
+                    break
+        self.engine.process(indata, outdata)
+
+    def run(self) -> None:
+        """Run the stream in this process until interrupted (Ctrl-C)."""
+        import sounddevice as sd
+
+        with sd.Stream(
+            samplerate=self.sample_rate,
+            blocksize=self.block_size,
+            channels=self.channels,
+            dtype="float32",
+            device=self.device,
+            callback=self.callback,
+        ):
+            log.info("stream running at %d Hz, block %d", self.sample_rate, self.block_size)
+            try:
+                while True:
+                    wallclock.sleep(0.1)
+            except KeyboardInterrupt:
+                pass
+
+    def play(self) -> mp.process.BaseProcess:
+        """Start the stream in a separate process; commands from here reach it by a queue."""
+        ctx = mp.get_context("spawn")
+        self._commands = ctx.Queue()
+        self._process = ctx.Process(target=_serve, args=(self._args, self._commands), daemon=True)
+        self._process.start()
+        return self._process
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(timeout=2)
+            self._process = None
+
+    # -- the history ----------------------------------------------------------------
+
+    def read(self, start: float, end: float) -> np.ndarray:
+        """The input heard between `start` and `end` seconds since origin (zeros if not held)."""
+        self._local("read")
+        return self.engine.history(self._frames(start), self._frames(end))
+
+    def write(self, start: float, array: np.ndarray, overwrite: bool = True) -> None:
+        """Put `array` (frames x channels) into the history at `start` seconds since origin."""
+        self._local("write")
+        data = np.asarray(array, dtype=np.float32).reshape(len(array), -1)
+        self.engine.write_history(self._frames(start), data, overwrite)
+
+    # -- loops and click ------------------------------------------------------------
+
+    def set_start_end_loop(
+        self, start: float, end: float, track_id: int, offset: float = 0
+    ) -> None:
+        """Loop the history between `start` and `end` seconds (rounded to whole bars)."""
+        self._send(SetLoop(track_id, self._frames(start), self._frames(end), self._frames(offset)))
+
+    def reset_loop(self, track_id: int) -> None:
+        self._send(Reset(track_id))
+
+    @property
+    def clicktrack_bpm(self) -> float:
+        return self.engine.grid.bpm
+
+    @clicktrack_bpm.setter
+    def clicktrack_bpm(self, bpm: float) -> None:
+        self._send(SetTempo(bpm))
+
+    @property
+    def clicktrack_origin(self) -> float:
+        """Seconds since origin of the click grid's first downbeat."""
+        return self.engine.grid.origin / self.sample_rate
+
+    @property
+    def clicktrack_volume(self) -> float:
+        return self.engine.click_volume
+
+    @clicktrack_volume.setter
+    def clicktrack_volume(self, volume: float) -> None:
+        self._send(ClickVolume(volume))
+
+    @property
+    def latency_seconds(self) -> float:
+        return self.engine.latency / self.sample_rate
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _frames(self, seconds: float) -> int:
+        return round(seconds * self.sample_rate)
+
+    def _send(self, command: Command) -> None:
+        if self._commands is not None:
+            self._commands.put(command)
+        self.engine.submit(command)  # the local engine follows too (offline use, properties)
+
+    def _local(self, what: str) -> None:
+        if self._process is not None:
+            raise RuntimeError(
+                f"{what}() reads this process's history; after play() use run() instead"
+            )
+
+
+def _serve(args: dict[str, Any], commands: Any) -> None:
+    stream = AudioStream(**args)
+    stream._commands = commands
+    stream.run()

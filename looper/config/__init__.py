@@ -1,0 +1,1 @@
+"""The YAML file: read with its line numbers, validated once into frozen, typed objects."""

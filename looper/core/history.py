@@ -1,0 +1,57 @@
+"""The always-on recording: the last bars of input, one pool page per bar.
+
+Indexed in performance time tau = input frame - latency, the output frame the
+performer was hearing when they played it, so history bar k is exactly what
+was played against output bar k. Memory is fixed: the ring has a set number
+of slots and gives its oldest page back as each new bar begins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from looper.core.pages import PagePool
+
+NO_BAR = np.iinfo(np.int64).min
+
+
+class HistoryRing:
+    def __init__(self, pool: PagePool, slots: int) -> None:
+        self.pool = pool
+        self.slots = slots
+        self._page = np.full(slots, -1, dtype=np.int64)
+        self._bar = np.full(slots, NO_BAR, dtype=np.int64)
+        self.first_bar = 0  # no bar before this one holds anything (a reset or the start)
+        self.last_bar = -1  # the bar being written
+
+    def clear(self, first_bar: int) -> None:
+        """Forget everything; recording begins again with bar `first_bar`."""
+        for slot in range(self.slots):
+            if self._page[slot] >= 0:
+                self.pool.ring_drop(int(self._page[slot]))
+        self._page.fill(-1)
+        self._bar.fill(NO_BAR)
+        self.first_bar = first_bar
+        self.last_bar = first_bar - 1
+
+    def begin_bar(self, bar: int) -> int:
+        """Start writing history bar `bar` on a fresh page; the oldest page leaves."""
+        slot = bar % self.slots
+        old = int(self._page[slot])
+        if old >= 0:
+            self.pool.ring_drop(old)
+        page = self.pool.ring_take()
+        self._page[slot] = page
+        self._bar[slot] = bar
+        self.last_bar = bar
+        return page
+
+    def page(self, bar: int) -> int:
+        """The page holding history bar `bar`, or -1 when it is not (or no longer) here."""
+        slot = bar % self.slots
+        return int(self._page[slot]) if self._bar[slot] == bar else -1
+
+    @property
+    def oldest_bar(self) -> int:
+        """The oldest bar still held whole."""
+        return max(self.first_bar, self.last_bar - self.slots + 1)

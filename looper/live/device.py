@@ -1,0 +1,78 @@
+"""The audio interface: the duplex stream every command opens the same way."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from looper.config.schema import Config
+
+CLIENT_NAME = b"looper"
+
+
+class DeviceError(Exception):
+    """The device could not be opened; the text names it, lists the others, and the fix."""
+
+
+def sounddevice() -> ModuleType:
+    """sounddevice, imported once PortAudio's JACK client is named `looper`.
+
+    PortAudio calls its JACK client 'PortAudio' unless told before it initialises,
+    which sounddevice does on import.
+    """
+    path = ctypes.util.find_library("portaudio")
+    if path is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(path).PaJack_SetClientName(ctypes.c_char_p(CLIENT_NAME))
+    try:
+        import sounddevice as sd
+    except OSError as error:
+        raise DeviceError(f"audio: PortAudio is not available ({error})") from None
+    return sd
+
+
+def device_list(sd: ModuleType) -> str:
+    rows = []
+    for i, d in enumerate(sd.query_devices()):
+        api = sd.query_hostapis(d["hostapi"])["name"]
+        rows.append(
+            f"  {i}: {d['name']} ({api}, {d['max_input_channels']} in, "
+            f"{d['max_output_channels']} out)"
+        )
+    return "\n".join(rows) or "  (none: is the interface plugged in, is the audio server running?)"
+
+
+def open_stream(config: Config, callback: Callable[..., None], **options: Any) -> Any:
+    """The configured duplex stream (not started), float32, low latency."""
+    sd = sounddevice()
+    a = config.audio
+    in_channels = max(a.inputs)
+    out_channels = max((*a.outputs, *config.clicktrack.outputs))
+    try:
+        return sd.Stream(
+            samplerate=a.sample_rate,
+            blocksize=a.block_size,
+            device=(a.input_device, a.output_device),
+            channels=(in_channels, out_channels),
+            dtype="float32",
+            latency="low",
+            callback=callback,
+            **options,
+        )
+    except (sd.PortAudioError, ValueError) as error:
+        raise DeviceError(
+            f"cannot open the audio device (input {a.input_device!r}, output "
+            f"{a.output_device!r}) with {in_channels} in / {out_channels} out at "
+            f"{a.sample_rate} Hz: {error}\nAudio devices here:\n{device_list(sd)}\n"
+            "Fix audio.input_device / audio.output_device (a part of the name or the index) "
+            "or the channel lists in the YAML; `looper devices` lists them."
+        ) from None
+
+
+def device_name(stream: Any) -> str:
+    """The output device's name, as PortAudio gives it."""
+    return str(sounddevice().query_devices(stream.device[1])["name"])

@@ -1,0 +1,1 @@
+"""The pedals: MIDI messages become gestures (press, release, hold, double), then Commands."""

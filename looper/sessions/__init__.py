@@ -1,0 +1,1 @@
+"""Sessions on disk: the saver (reading the engine through its view) and the store."""

@@ -1,0 +1,1 @@
+"""Offline tools around the engine: render, calibrate, learn."""
