@@ -1,7 +1,9 @@
 """Offline renders with a self-describing input: input frame u carries the value u + 1.
 
 At 1000 frames per second and 120 bpm in 4/4, a beat is 500 frames and a bar
-2000, small enough for fast tests and exact in float32.
+2000, small enough for fast tests and exact in float32. The settings come
+from a config, as the looper's do (defaults live in the schema alone); the
+rate is an override, since a config cannot ask for 1000 frames a second.
 """
 
 from __future__ import annotations
@@ -11,26 +13,30 @@ from dataclasses import replace
 
 import numpy as np
 
+from looper.config.schema import parse_config
 from looper.core.commands import Command
-from looper.core.engine import Engine, EngineSettings
+from looper.core.engine import Engine
+from looper.core.messages import words
+from looper.core.settings import EngineSettings
 
 RATE = 1000
 BAR = 2000
 BEAT = 500
 
-BASE = EngineSettings(
-    sample_rate=RATE,
-    inputs=(0,),
-    outputs=(0,),
-    click_outputs=(1,),
-    bpm=120,
-    beats_per_bar=4,
-    history_seconds=20,
-    memory_seconds=120,
-    crossfade_frames=0,
-    click_enabled=False,
-    tracks=4,
-)
+CONFIG = """
+audio: {inputs: [1], outputs: [1], history_seconds: 20}
+clicktrack: {bpm: 120, beats_per_bar: 4, enabled: false, outputs: [2]}
+tracks: {count: 4, memory_seconds: 120, crossfade_ms: 0}
+"""
+
+
+def settings(text: str = CONFIG, latency_frames: int = 0, **overrides: object) -> EngineSettings:
+    """Engine settings from config text, at RATE, with `overrides` replacing fields."""
+    base = EngineSettings.from_config(parse_config(text, "engine_helpers"), latency_frames)
+    return replace(base, sample_rate=RATE, **overrides)  # type: ignore[arg-type]
+
+
+BASE = settings()
 
 Script = Iterable[tuple[int, Command]]
 
@@ -58,6 +64,11 @@ def render(
     for i in range(0, n, block):
         engine.process(x[i : i + block], out[i : i + block])
     return engine, out
+
+
+def said(engine: Engine) -> list[str]:
+    """The engine's messages in words, as the performer reads them (the outbox is kept)."""
+    return [words(code, args) for _, code, args in engine.messages]
 
 
 def main(out: np.ndarray) -> np.ndarray:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The tempo range: taps and `set_tempo` are clamped to it, a first loop's length too, and
+#: the smallest bar (at MAX_BPM) sizes the tracks' tables.
+MIN_BPM, MAX_BPM = 20.0, 300.0
+
 
 @dataclass(frozen=True, slots=True)
 class Grid:

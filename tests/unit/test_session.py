@@ -24,7 +24,8 @@ import yaml
 from looper.cli import main
 from looper.config.schema import Config, parse_config
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
-from looper.core.engine import Engine, EngineSettings
+from looper.core.engine import Engine
+from looper.core.settings import EngineSettings
 from looper.core.tracks import State
 from looper.live.supervisor import _pump
 from looper.sessions.store import (
@@ -82,7 +83,7 @@ def perform(engine: Engine, script: list[tuple[int, Command]], x: np.ndarray) ->
 
 
 def engine_for(config: Config) -> Engine:
-    return Engine(EngineSettings.from_config(config))
+    return Engine(EngineSettings.from_config(config, 0))
 
 
 @pytest.fixture

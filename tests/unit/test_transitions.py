@@ -22,7 +22,7 @@ from looper.core.commands import (
     Toggle,
     Undo,
 )
-from looper.core.tracks import TRACK_COMMANDS, TRANSITIONS, State
+from looper.core.tracks import TRACK_COMMANDS, TRANSITIONS, Action, State
 
 E, W, R, P, S, M, D = (
     State.EMPTY,
@@ -60,8 +60,9 @@ COMMANDS = {
     "reset": Reset(0),
 }
 
+A = Action
 # (state, command) -> (state right after, action still waiting or None)
-EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
+EXPECTED: dict[tuple[State, str], tuple[State, Action | None]] = {
     (E, "backloop"): (P, None),
     (E, "record"): (R, None),
     (E, "overdub"): (E, None),
@@ -73,21 +74,21 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (E, "redo"): (E, None),
     (E, "reset"): (E, None),
     (W, "backloop"): (E, None),  # the same pedal again cancels
-    (W, "record"): (W, "arm"),
-    (W, "overdub"): (W, "capture"),
-    (W, "play"): (W, "capture"),
-    (W, "stop"): (W, "capture"),
-    (W, "toggle"): (W, "capture"),
-    (W, "mute"): (W, "capture"),
+    (W, "record"): (W, A.ARM),
+    (W, "overdub"): (W, A.CAPTURE),
+    (W, "play"): (W, A.CAPTURE),
+    (W, "stop"): (W, A.CAPTURE),
+    (W, "toggle"): (W, A.CAPTURE),
+    (W, "mute"): (W, A.CAPTURE),
     (W, "undo"): (E, None),  # undo cancels what waits
-    (W, "redo"): (W, "capture"),
+    (W, "redo"): (W, A.CAPTURE),
     (W, "reset"): (E, None),
     (R, "backloop"): (R, None),
-    (R, "record"): (R, "close"),  # ends at least one bar after the start
-    (R, "overdub"): (R, "close_dub"),
+    (R, "record"): (R, A.CLOSE),  # ends at least one bar after the start
+    (R, "overdub"): (R, A.CLOSE_DUB),
     (R, "play"): (R, None),
-    (R, "stop"): (R, "close_stop"),
-    (R, "toggle"): (R, "close"),
+    (R, "stop"): (R, A.CLOSE_STOP),
+    (R, "toggle"): (R, A.CLOSE),
     (R, "mute"): (R, None),
     (R, "undo"): (E, None),
     (R, "redo"): (R, None),
@@ -95,9 +96,9 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (P, "backloop"): (P, None),
     (P, "record"): (R, None),
     (P, "overdub"): (D, None),
-    (P, "play"): (P, "start"),
-    (P, "stop"): (P, "stop"),
-    (P, "toggle"): (P, "stop"),
+    (P, "play"): (P, A.START),
+    (P, "stop"): (P, A.STOP),
+    (P, "toggle"): (P, A.STOP),
     (P, "mute"): (M, None),
     (P, "undo"): (E, None),
     (P, "redo"): (P, None),
@@ -105,9 +106,9 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (S, "backloop"): (P, None),
     (S, "record"): (R, None),
     (S, "overdub"): (S, None),
-    (S, "play"): (S, "start"),
+    (S, "play"): (S, A.START),
     (S, "stop"): (S, None),
-    (S, "toggle"): (S, "start"),
+    (S, "toggle"): (S, A.START),
     (S, "mute"): (S, None),
     (S, "undo"): (E, None),
     (S, "redo"): (S, None),
@@ -115,9 +116,9 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (M, "backloop"): (P, None),
     (M, "record"): (R, None),
     (M, "overdub"): (M, None),
-    (M, "play"): (M, "start"),
-    (M, "stop"): (M, "stop"),
-    (M, "toggle"): (M, "stop"),
+    (M, "play"): (M, A.START),
+    (M, "stop"): (M, A.STOP),
+    (M, "toggle"): (M, A.STOP),
     (M, "mute"): (P, None),
     (M, "undo"): (E, None),
     (M, "redo"): (M, None),
@@ -126,8 +127,8 @@ EXPECTED: dict[tuple[State, str], tuple[State, str | None]] = {
     (D, "record"): (D, None),
     (D, "overdub"): (P, None),  # snaps back to the downbeat the overdub began on: nothing layered
     (D, "play"): (D, None),
-    (D, "stop"): (D, "stop"),
-    (D, "toggle"): (D, "stop"),
+    (D, "stop"): (D, A.STOP),
+    (D, "toggle"): (D, A.STOP),
     (D, "mute"): (D, None),
     (D, "undo"): (P, None),
     (D, "redo"): (D, None),

@@ -1,0 +1,114 @@
+"""Loops made from the history, overdub passes, and the loop memory they share.
+
+This runs in performance time tau = t - latency: what arrives now was played
+against output frame tau, so history bar k is what was played against output
+bar k, and an overdub layers into the loop at the phase the performer heard.
+
+When the memory is full, the oldest undo layer of some track goes (the
+track asking first); only when none is left does the recording or overdub
+stop, and the engine says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from looper.core.messages import MessageCode
+from looper.core.playback import sound
+from looper.core.tempo import FAR, end_linear
+from looper.core.tracks import State, Track
+
+if TYPE_CHECKING:
+    from looper.core.engine import Engine
+
+
+def take(e: Engine, tr: Track, first: int, end: int, anchor: int, t: int) -> None:
+    """History bars [first, end) become the track's loop, position 0 at `anchor`."""
+    first = max(first, e.ring.oldest_bar)
+    n = end - first
+    if n <= 0 or not room(e, tr, captured=n + 1):
+        if tr.state is State.WAITING:
+            tr.state = State.EMPTY
+        return
+    tr.capture(e.ring, first, n)
+    tr.anchor = anchor
+    tr.state = State.PLAYING
+    tr.dubbing = False
+    sound(e, tr, t)
+
+
+def room(e: Engine, tr: Track, captured: int = 0) -> bool:
+    """Make room for `captured` ring pages, evicting undo layers; False (said) when full."""
+    while not e.pool.can_take(captured=captured):
+        if not evict(e, tr):
+            e.say(MessageCode.MEMORY_FULL, tr.index + 1)
+            return False
+    return True
+
+
+def evict(e: Engine, tr: Track) -> bool:
+    """Free the oldest undo layer of any track to make room; False when none is left."""
+    for other in (tr, *e.tracks):
+        if other.evictable:
+            other.drop_oldest()
+            return True
+    return False
+
+
+def clear(e: Engine, tr: Track) -> None:
+    """Empty a track now; a first loop it was recording is dropped with it."""
+    if tr.state is State.RECORDING:
+        end_linear(e)
+    tr.clear()
+
+
+def begin_dub(e: Engine, tr: Track, start: int, t: int) -> None:
+    """Layer the input from performance frame `start` on, into a new undoable layer."""
+    tr.dub_from = start
+    tr.dub_until = FAR
+    tr.dubbing = True
+    tr.push_layer(copy=True)
+    g = e.grid
+    tau = t - e.latency
+    if tau >= start:  # the downbeat has passed: layer what was played since
+        k = g.bar_index(tau)
+        dub_bar(e, tr, k, tau - g.origin - k * g.bar)
+
+
+def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:
+    """Layer up to `end`; a bar already begun past `end` goes back to what it was."""
+    tr.dub_until = end
+    tau = t - e.latency
+    if tr.dubbing and tau >= end:
+        g = e.grid
+        if g.origin + g.bar_index(tau) * g.bar >= tr.dub_from:
+            tr.undub_slot()
+        tr.dubbing = False
+    if not tr.dubbing and tr.pass_empty:
+        tr.pop_layer()  # nothing was layered: no empty undo step
+
+
+def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
+    """History bar k begins (or is `filled` frames in): give the overdub a fresh page."""
+    g = e.grid
+    start = g.origin + k * g.bar
+    if start >= tr.dub_until:
+        tr.dubbing = False
+        return
+    if start < tr.dub_from:
+        return
+    j = ((start - tr.anchor) % (tr.bars * g.bar)) // g.bar
+    if j == 0 and start > tr.dub_from:
+        tr.push_layer(copy=True)  # each pass over the loop is one undoable layer
+    if not e.pool.can_take(fresh=1) and not evict(e, tr):
+        tr.dubbing = False
+        tr.state = State.PLAYING
+        e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
+        return
+    tr.dub_slot_page(j)
+    if filled:
+        pages = e.pool.pages
+        old, page = tr.dub_old, tr.dub_page
+        np.add(pages[old, :filled], pages[e.ring.page(k), :filled], out=pages[page, :filled])

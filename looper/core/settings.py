@@ -1,0 +1,136 @@
+"""What the engine needs from the config, and the arithmetic that sizes it.
+
+Defaults live in the config schema alone (looper/config/schema.py):
+`EngineSettings` has no field defaults, and is built by `from_config` from a
+validated config; a caller that needs something the config cannot say (the
+offline tests' 1000 frames a second, the bench's block) passes it as an
+override.
+
+Two facts have their one owner here, because live, render and the session
+store all need them:
+
+- `latency_frames`: the round trip in frames. `auto` means what the audio
+  stream reports live; offline (render, nothing reported) it means 0, since a
+  recorded input file was not played against this looper's click.
+- `memory_frames`, `ring_slots`, `loop_bars_room` and `memory_seconds_needed`: how the loop memory is
+  sized and what of it the loops may take (the session store checks a saved
+  session against these before it loads one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from looper.core.grid import MAX_BPM, Grid
+
+if TYPE_CHECKING:
+    from looper.config.schema import Config
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """What the engine needs from the config; channels are 0-based device channels."""
+
+    sample_rate: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    click_outputs: tuple[int, ...]
+    monitor: float
+    latency_frames: int
+    history_seconds: float
+    bpm: float
+    beats_per_bar: int
+    click_volume: float
+    click_enabled: bool
+    tracks: int
+    late_press: float
+    crossfade_frames: int
+    memory_seconds: float
+    max_block: int
+    bpm_auto: bool  # no tempo until the first record sets it
+    first_loop_bars: int  # how many bars that first loop is
+    count_in_bars: int  # bars of click before the first record starts
+
+    @classmethod
+    def from_config(
+        cls, config: Config, latency_frames: int, **overrides: object
+    ) -> EngineSettings:
+        """The engine's view of a validated config; 1-based channels become 0-based."""
+        a, c, t = config.audio, config.clicktrack, config.tracks
+        settings = cls(
+            sample_rate=a.sample_rate,
+            inputs=tuple(ch - 1 for ch in a.inputs),
+            outputs=tuple(ch - 1 for ch in a.outputs),
+            click_outputs=tuple(ch - 1 for ch in c.outputs),
+            monitor=a.monitor,
+            latency_frames=latency_frames,
+            history_seconds=a.history_seconds,
+            bpm=120.0 if c.bpm == "auto" else c.bpm,
+            bpm_auto=c.bpm == "auto",
+            first_loop_bars=c.first_loop_bars,
+            count_in_bars=c.count_in_bars,
+            beats_per_bar=c.beats_per_bar,
+            click_volume=c.volume,
+            click_enabled=c.enabled,
+            tracks=t.count,
+            late_press=t.late_press,
+            crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
+            memory_seconds=t.memory_seconds,
+            max_block=max(4096, a.block_size),
+        )
+        return replace(settings, **overrides)  # type: ignore[arg-type]
+
+    @property
+    def in_channels(self) -> int:
+        return max(self.inputs) + 1
+
+    @property
+    def out_channels(self) -> int:
+        return max((*self.outputs, *self.click_outputs)) + 1
+
+
+def latency_frames(
+    latency_ms: float | Literal["auto"], sample_rate: int, reported_seconds: float | None
+) -> int:
+    """The round trip in frames: as configured, or with `auto` what the stream reports
+    (`reported_seconds`, input plus output); offline nothing is reported and auto is 0."""
+    if latency_ms == "auto":
+        return 0 if reported_seconds is None else round(reported_seconds * sample_rate)
+    return round(latency_ms * sample_rate / 1000)
+
+
+def memory_frames(history_seconds: float, memory_seconds: float, sample_rate: int) -> int:
+    """The page pool's size: the history and the loop memory, as one block of frames."""
+    return round((history_seconds + memory_seconds) * sample_rate)
+
+
+def ring_slots(history_seconds: float, sample_rate: int, bar: int) -> int:
+    """The history ring's pages: its seconds in whole bars, and the bar being written."""
+    return math.ceil(history_seconds * sample_rate / bar) + 1
+
+
+def loop_bars_room(
+    history_seconds: float, memory_seconds: float, sample_rate: int, bar: int
+) -> int:
+    """How many bars the loops can hold at once: the pool's pages, less the ring's slots and
+    the one spare page the ring always keeps to advance."""
+    pages = memory_frames(history_seconds, memory_seconds, sample_rate) // bar
+    return pages - ring_slots(history_seconds, sample_rate, bar) - 1
+
+
+def memory_seconds_needed(
+    loop_bars: int, history_seconds: float, sample_rate: int, bar: int
+) -> int:
+    """The least whole `tracks.memory_seconds` that holds loops of `loop_bars` bars in all."""
+    need = loop_bars + ring_slots(history_seconds, sample_rate, bar) + 1
+    return math.ceil(need * bar / sample_rate - history_seconds)
+
+
+def max_loop_bars(settings: EngineSettings) -> int:
+    """The longest loop a track's tables must hold: all the memory, in the smallest bar
+    (at MAX_BPM) the tempo can ever take."""
+    s = settings
+    smallest_bar = Grid.from_bpm(s.sample_rate, MAX_BPM, s.beats_per_bar).bar
+    return memory_frames(s.history_seconds, s.memory_seconds, s.sample_rate) // smallest_bar

@@ -1,0 +1,138 @@
+"""The tempo: taps, a tempo change, the first loop of `bpm: auto`, the count-in.
+
+A tempo change restarts the grid at a beat and empties every track: loops
+are whole bars of the grid they were made on, so they cannot follow it.
+Taps are kept in a small preallocated ring (no list grows in the callback).
+
+With `clicktrack.bpm: auto` there is no grid until the first loop closes:
+that loop records into the pool's memory as one run of frames (performance
+time [linear_from, linear_until)); once its length sets the bar, the pool is
+cut into bars and that run is the loop's first pages, as it lies, so nothing
+is copied. `close_first_loop` sets the tempo and leaves scheduling the close
+to the action (core/actions.py), so this module needs nothing from there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from looper.core.grid import MAX_BPM, MIN_BPM, Grid
+from looper.core.history import HistoryRing
+from looper.core.messages import MessageCode
+from looper.core.settings import ring_slots
+from looper.core.tracks import State, Track
+
+if TYPE_CHECKING:
+    from looper.core.engine import Engine
+
+#: A frame later than any the engine reaches: "never".
+FAR = 1 << 62
+TAP_WINDOW_SECONDS = 2.0
+MAX_TAPS = 8
+
+
+def tap(e: Engine, p: int) -> None:
+    """A tap at performance frame p; two or more within the window ask for their tempo."""
+    window = TAP_WINDOW_SECONDS * e.sample_rate
+    if e.ntaps and p - e.taps[(e.ntaps - 1) % MAX_TAPS] > window:
+        e.ntaps = 0
+    e.taps[e.ntaps % MAX_TAPS] = p
+    e.ntaps += 1
+    n = min(e.ntaps, MAX_TAPS)
+    if n >= 2:
+        first = int(e.taps[(e.ntaps - n) % MAX_TAPS])
+        ask_tempo(e, 60.0 * e.sample_rate * (n - 1) / (p - first))
+
+
+def ask_tempo(e: Engine, bpm: float) -> None:
+    """A new tempo from the next beat on, if every track is empty and the bar is long enough."""
+    if any(tr.state is not State.EMPTY or tr.pending is not None for tr in e.tracks):
+        e.say(MessageCode.TEMPO_NEEDS_EMPTY)
+        return
+    bpm = min(MAX_BPM, max(MIN_BPM, bpm))
+    bar = Grid.from_bpm(e.sample_rate, bpm, e.grid.beats_per_bar).bar
+    if bar <= e.latency + e.xfade:
+        e.say(MessageCode.TOO_FAST, bpm)
+        return
+    e.tempo_bpm = bpm
+    e.tempo_at = e.grid.next_beat(e.frame)
+
+
+def fire_tempo(e: Engine, t: int) -> None:
+    """The grid restarts here; history and undo stacks of the old grid go."""
+    e.tempo_at = FAR
+    e.tempo_known = True
+    e.linear_from = e.linear_until = FAR
+    for tr in e.tracks:
+        tr.clear()  # no first loop is left to end: the tempo is known now
+    e.ring.clear(0)
+    e.grid = Grid.from_bpm(e.sample_rate, e.tempo_bpm, e.grid.beats_per_bar, t)
+    _carve(e, e.grid)
+    e.say(MessageCode.TEMPO, e.grid.bpm)
+
+
+def restart_grid(e: Engine, origin: int) -> None:
+    """Same tempo, bar 0 from `origin`; the history starts again with it (the count-in)."""
+    e.ring.clear(0)
+    e.grid = Grid(e.sample_rate, e.grid.beat, e.grid.beats_per_bar, origin)
+
+
+def count_in(e: Engine) -> int:
+    """The first record of a session with a count-in: bars of click from now, on a new grid.
+
+    Returns the frame recording starts at."""
+    restart_grid(e, e.frame)  # the count-in starts now, on a downbeat
+    start = e.frame + e.settings.count_in_bars * e.grid.bar
+    e.count_in_until = start
+    return start
+
+
+def begin_first_loop(e: Engine, tr: Track, p: int) -> None:
+    """No tempo yet: record from the stomp itself, with nothing to snap to."""
+    e.linear_from = max(p, e.frame - e.latency)
+    e.linear_until = e.linear_from + len(e.linear)
+    tr.state_before_rec = State.EMPTY
+    tr.rec_count = 0
+    tr.state = State.RECORDING
+
+
+def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
+    """The first loop's length sets the tempo; the grid starts where it started.
+
+    Returns the frame the loop ends at (its close is the caller's to schedule), or
+    None when the loop is too short (said; the caller drops it)."""
+    s = e.settings
+    start = e.linear_from
+    per_beat = s.first_loop_bars * s.beats_per_bar
+    slowest = Grid.from_bpm(e.sample_rate, MIN_BPM, 1).beat
+    fastest = Grid.from_bpm(e.sample_rate, MAX_BPM, 1).beat
+    longest = len(e.linear) // per_beat
+    beat = min(max(round((p - start) / per_beat), fastest), slowest, longest)
+    grid = Grid(e.sample_rate, beat, s.beats_per_bar, start)
+    if grid.bar <= e.latency + e.xfade:
+        e.say(MessageCode.FIRST_LOOP_TOO_SHORT)
+        return None
+    e.grid = grid
+    _carve(e, grid)
+    n = s.first_loop_bars
+    e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
+    for _ in range(n):
+        tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
+    tr.rec_bar = 0
+    end = start + n * grid.bar
+    e.linear_until = end
+    e.tempo_known = True
+    e.say(MessageCode.TEMPO_FROM_FIRST_LOOP, grid.bpm)
+    return end
+
+
+def end_linear(e: Engine) -> None:
+    """A first loop that was still being recorded (bpm auto) is dropped."""
+    if not e.tempo_known:
+        e.linear_from = e.linear_until = FAR
+
+
+def _carve(e: Engine, grid: Grid) -> None:
+    """The pool cut into bars of the new grid, and a new history ring over them."""
+    e.pool.carve(grid.bar)
+    e.ring = HistoryRing(e.pool, ring_slots(e.settings.history_seconds, e.sample_rate, grid.bar))
