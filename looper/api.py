@@ -16,8 +16,13 @@ from typing import Any
 
 import numpy as np
 
+import yaml
+
+from looper.config.schema import parse_config
 from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
-from looper.core.engine import Engine, EngineSettings
+from looper.core.engine import Engine
+from looper.core.settings import EngineSettings
+from looper.core.view import EngineView
 
 log = logging.getLogger("looper.api")
 
@@ -56,22 +61,25 @@ class AudioStream:
         self.block_size = block_size
         self.sample_rate = sample_rate
         self.device = device
-        chans = tuple(range(channels))
-        self.engine = Engine(
-            EngineSettings(
-                sample_rate=sample_rate,
-                inputs=chans,
-                outputs=chans,
-                click_outputs=chans,
-                latency_frames=round(latency_seconds * sample_rate),
-                history_seconds=history_seconds,
-                bpm=bpm,
-                beats_per_bar=beats_per_bar,
-                tracks=tracks,
-                crossfade_frames=round(0.01 * sample_rate),
-                max_block=max(4096, block_size),
-            )
+        chans = list(range(1, channels + 1))
+        config = parse_config(
+            yaml.safe_dump(
+                {
+                    "audio": {
+                        "sample_rate": sample_rate,
+                        "block_size": block_size,
+                        "inputs": chans,
+                        "outputs": chans,
+                        "history_seconds": history_seconds,
+                    },
+                    "clicktrack": {"bpm": bpm, "beats_per_bar": beats_per_bar, "outputs": chans},
+                    "tracks": {"count": tracks},
+                }
+            ),
+            "AudioStream",
         )
+        self.engine = Engine(EngineSettings.from_config(config, round(latency_seconds * sample_rate)))
+        self.view = EngineView(self.engine)
         self.origin: float | None = None  # wall-clock time of frame 0, once running
         self.xruns = 0
         self._commands: Any = None  # a multiprocessing queue once play() has started a process
@@ -154,7 +162,7 @@ class AudioStream:
 
     @property
     def clicktrack_bpm(self) -> float:
-        return self.engine.grid.bpm
+        return self.view.grid.bpm
 
     @clicktrack_bpm.setter
     def clicktrack_bpm(self, bpm: float) -> None:
@@ -163,11 +171,11 @@ class AudioStream:
     @property
     def clicktrack_origin(self) -> float:
         """Seconds since origin of the click grid's first downbeat."""
-        return self.engine.grid.origin / self.sample_rate
+        return self.view.grid.origin / self.sample_rate
 
     @property
     def clicktrack_volume(self) -> float:
-        return self.engine.click_volume
+        return self.view.click_volume
 
     @clicktrack_volume.setter
     def clicktrack_volume(self, volume: float) -> None:
@@ -175,7 +183,7 @@ class AudioStream:
 
     @property
     def latency_seconds(self) -> float:
-        return self.engine.latency / self.sample_rate
+        return self.view.latency_frames / self.sample_rate
 
     # -- helpers --------------------------------------------------------------------
 

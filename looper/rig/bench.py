@@ -44,9 +44,12 @@ from typing import Any
 import numpy as np
 
 from looper.core.commands import Backloop, Overdub
-from looper.core.engine import Engine, EngineSettings
+from looper.config.schema import parse_config
+from looper.core.engine import Engine
+from looper.core.settings import EngineSettings
 from looper.core.grid import Grid
 from looper.core.tracks import MAX_LAYERS, State
+from looper.core.view import EngineView
 from looper.tools.render import RENDER_BLOCK
 
 RATE = 48_000
@@ -133,18 +136,17 @@ def blocks_of(signal: np.ndarray, block: int) -> list[np.ndarray]:
     return [signal[i : i + block] for i in range(0, len(signal) - block + 1, block)]
 
 
+STAGE_CONFIG = f"""
+audio: {{sample_rate: {RATE}, inputs: [1, 2], outputs: [1, 2], monitor: {MONITOR}}}
+clicktrack: {{bpm: {BPM}, enabled: true, outputs: [1, 2]}}
+"""
+
+
 def stage_settings(tracks: int, block: int = RENDER_BLOCK) -> EngineSettings:
-    return EngineSettings(
-        sample_rate=RATE,
-        inputs=(0, 1),
-        outputs=(0, 1),
-        click_outputs=(0, 1),
-        monitor=MONITOR,
-        latency_frames=LATENCY_FRAMES,
-        bpm=BPM,
-        click_enabled=True,
-        tracks=tracks,
-        max_block=max(RENDER_BLOCK, block),
+    """The stage's settings from a config, as the looper builds them (defaults: the schema's)."""
+    config = parse_config(STAGE_CONFIG, "bench")
+    return EngineSettings.from_config(
+        config, LATENCY_FRAMES, tracks=tracks, max_block=max(RENDER_BLOCK, block)
     )
 
 
@@ -163,10 +165,11 @@ def submit_stage(engine: Engine) -> None:
 
 def stage_ready(engine: Engine) -> bool:
     """Every track plays its loop, and the dub track overdubs, with nothing left waiting."""
-    wanted = [State.OVERDUBBING if tr.index == DUB_TRACK else State.PLAYING for tr in engine.tracks]
     return all(
-        tr.state is want and tr.pending is None and tr.bars == LOOP_BARS[tr.index % len(LOOP_BARS)]
-        for tr, want in zip(engine.tracks, wanted, strict=True)
+        tr.state is (State.OVERDUBBING if tr.number - 1 == DUB_TRACK else State.PLAYING)
+        and tr.pending is None
+        and tr.bars == LOOP_BARS[(tr.number - 1) % len(LOOP_BARS)]
+        for tr in EngineView(engine).tracks()
     )
 
 
@@ -180,7 +183,7 @@ def stage_engine(tracks: int, signal: np.ndarray, block: int = RENDER_BLOCK) -> 
     i = 0
     while not stage_ready(engine):
         if engine.frame > give_up:
-            states = [tr.state.value for tr in engine.tracks]
+            states = [tr.state.value for tr in EngineView(engine).tracks()]
             raise RuntimeError(f"the stage workload did not start: {states}")
         engine.process(views[i % len(views)], out)
         i += 1
@@ -189,16 +192,18 @@ def stage_engine(tracks: int, signal: np.ndarray, block: int = RENDER_BLOCK) -> 
 
 def fill_undo(engine: Engine, signal: np.ndarray) -> None:
     """Play on until the overdubbing track holds all its undo layers (one per pass)."""
-    dub = engine.tracks[DUB_TRACK]
+    view = EngineView(engine)
+    dub = view.track(DUB_TRACK)
     views = blocks_of(signal, RENDER_BLOCK)
     out = np.zeros((RENDER_BLOCK, engine.settings.out_channels), dtype=np.float32)
     give_up = engine.frame + (MAX_LAYERS + 2) * dub.bars * engine.grid.bar
     i = 0
-    while dub.count < MAX_LAYERS:
+    while dub.layers < MAX_LAYERS:
         if engine.frame > give_up or dub.state is not State.OVERDUBBING:
-            raise RuntimeError(f"the overdub did not fill its undo layers: {dub.count}")
+            raise RuntimeError(f"the overdub did not fill its undo layers: {dub.layers}")
         engine.process(views[i % len(views)], out)
         i += 1
+        dub = view.track(DUB_TRACK)
 
 
 # ---- timing -------------------------------------------------------------------------

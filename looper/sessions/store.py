@@ -19,7 +19,6 @@ the file, and nothing in it is overwritten.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
@@ -38,7 +37,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from looper.config.schema import Config
 from looper.core.engine import Engine
 from looper.core.grid import Grid
-from looper.core.tracks import Track
+from looper.core.settings import loop_bars_room, memory_seconds_needed
+from looper.core.view import EngineView
 
 VERSION = 1
 MANIFEST = "session.yaml"
@@ -195,58 +195,50 @@ def snapshot(engine: Engine) -> Snapshot:
     copy is checked afterwards against the engine's tables and taken again
     (or, for history, dropped) if the engine reused a page during it.
     """
-    grid, pages = engine.grid, engine.pool.pages
+    view = EngineView(engine)
+    grid, pages = view.grid, view.pages
     loops: list[SavedLoop] = []
     notes: list[str] = []
-    for tr in engine.tracks:
-        loop = _copy_loop(engine, tr, pages)
+    for index in range(view.track_count):
+        loop = _copy_loop(view, index, pages)
         if loop is not None:
             loops.append(loop)
             if loop.state == "overdubbing":
                 notes.append(f"track {loop.number} without its overdub pass in progress")
-    history = _copy_history(engine, pages)
-    if engine.grid is not grid:
+    history = _copy_history(view, pages)
+    if view.grid is not grid:
         raise SessionError(["the tempo changed while saving (that empties every track)"])
     return Snapshot(
-        sample_rate=engine.sample_rate,
+        sample_rate=view.sample_rate,
         bpm=grid.bpm,
         beats_per_bar=grid.beats_per_bar,
         bar=grid.bar,
-        channels=engine.channels,
+        channels=view.channels,
         loops=tuple(loops),
         history=history,
         notes=tuple(notes),
     )
 
 
-def _loop_pages(engine: Engine, tr: Track) -> list[int]:
-    """The loop's pages, then its lead-in page (-1: none); while overdubbing, those of the
-    layer below the pass being written."""
-    layer = tr.top - 1 if tr.dubbing else tr.top
-    if layer < 0:
-        return []
-    return [*(int(p) for p in tr.table[layer, : tr.nbars[layer]]), int(tr.pre[layer])]
-
-
-def _copy_loop(engine: Engine, tr: Track, pages: np.ndarray) -> SavedLoop | None:
+def _copy_loop(view: EngineView, index: int, pages: np.ndarray) -> SavedLoop | None:
     """A copy of the track's loop once it holds still: not changed, no bar still arriving.
 
     A loop's last bar can still be arriving for the latency after it was
     captured; that is shorter than a bar, so waiting a bar and a second suffices.
     """
-    deadline = time.monotonic() + engine.grid.bar / engine.sample_rate + 1.0
+    deadline = time.monotonic() + view.grid.bar / view.sample_rate + 1.0
     while True:
-        state, volume = tr.state.value, float(tr.volume)
-        held = _loop_pages(engine, tr)
+        info = view.track(index)
+        state, volume = info.state.value, float(info.volume)
+        held = view.settled_pages(index)
         if not held:
             return None
-        ring = engine.ring
-        if ring.page(ring.last_bar) not in held[:-1]:
-            audio = engine.with_seam(_copy_pages(pages, held[:-1]), held[-1])
-            if _loop_pages(engine, tr) == held:
-                return SavedLoop(tr.index + 1, state, volume, audio)
+        if view.writing_page() not in held[:-1]:
+            audio = view.with_seam(_copy_pages(pages, held[:-1]), held[-1])
+            if view.settled_pages(index) == held:
+                return SavedLoop(index + 1, state, volume, audio)
         if time.monotonic() > deadline:
-            raise SessionError([f"track {tr.index + 1} kept changing while saving; save again"])
+            raise SessionError([f"track {index + 1} kept changing while saving; save again"])
         time.sleep(RETRY_SECONDS)
 
 
@@ -259,22 +251,21 @@ def _copy_pages(pages: np.ndarray, held: list[int]) -> np.ndarray:
     return out
 
 
-def _copy_history(engine: Engine, pages: np.ndarray) -> np.ndarray:
+def _copy_history(view: EngineView, pages: np.ndarray) -> np.ndarray:
     """The history's whole bars, oldest first; a bar the ring reused while copying is dropped.
 
     The ring overwrites its oldest bar as each new bar begins, so only the
     first bars can be lost, and only when a bar begins during the copy.
     """
-    ring = engine.ring
-    bars = range(ring.oldest_bar, ring.last_bar)  # the bar being written is left out
+    bars = view.history_bars()  # the bar being written is left out
     bar = pages.shape[1]
     out = np.empty((len(bars) * bar, pages.shape[2]), dtype=np.float32)
     kept_from = 0
     for i, k in enumerate(bars):
-        page = ring.page(k)
+        page = view.history_page(k)
         if page >= 0:
             np.copyto(out[i * bar : (i + 1) * bar], pages[page])
-        if page < 0 or ring.page(k) != page:
+        if page < 0 or view.history_page(k) != page:
             kept_from = i + 1
         time.sleep(0)
     return out[kept_from * bar :]
@@ -534,16 +525,13 @@ def _list(numbers: list[int]) -> str:
 def _check_memory(manifest: Path, m: _Manifest, config: Config, bar: int) -> list[str]:
     """Whether the loops fit and leave the history ring its pages, as the engine counts.
 
-    The page pool is history plus memory seconds cut into bars; the ring takes
-    its slots (history seconds in bars, and one) and always keeps one spare.
+    The arithmetic is the engine's own (core/settings.py), so the two cannot disagree.
     """
     a, t = config.audio, config.tracks
-    rate = a.sample_rate
-    ring = math.ceil(a.history_seconds * rate / bar) + 1
-    need = sum(entry.bars for entry in m.tracks) + ring + 1
-    if round((a.history_seconds + t.memory_seconds) * rate) // bar >= need:
+    loop_bars = sum(entry.bars for entry in m.tracks)
+    if loop_bars <= loop_bars_room(a.history_seconds, t.memory_seconds, a.sample_rate, bar):
         return []
-    enough = math.ceil(need * bar / rate - a.history_seconds)
+    enough = memory_seconds_needed(loop_bars, a.history_seconds, a.sample_rate, bar)
     return [
         f"{manifest}: the loops do not fit in tracks.memory_seconds ({t.memory_seconds:g}) "
         f"next to the history; set tracks.memory_seconds: {enough} (or more) in the config"

@@ -8,6 +8,7 @@ the engine when they would live, stamped with the stomp's frame.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,10 @@ import soundfile as sf
 
 from looper.config.schema import Config
 from looper.core.commands import Command, Save
-from looper.core.engine import Engine, EngineSettings
+from looper.core.engine import MESSAGES_KEPT, Engine
+from looper.core.messages import words
+from looper.core.settings import EngineSettings, latency_frames
+from looper.core.view import EngineView
 from looper.midi.gestures import Fired, Mapper
 
 RENDER_BLOCK = 4096
@@ -122,19 +126,17 @@ def render(
     rate = config.audio.sample_rate
     mapper = Mapper(config.bindings(), config.midi_timing())
     events = pedal_events(read_midi(midi_path), mapper, rate)
-    latency = config.audio.latency_ms
-    latency_frames = 0 if latency == "auto" else round(latency * rate / 1000)
+    latency = latency_frames(config.audio.latency_ms, rate, None)  # offline, auto is 0
     no_click = {} if click else {"click_enabled": False}
-    settings = EngineSettings.from_config(config, latency_frames, **no_click)
+    settings = EngineSettings.from_config(config, latency, **no_click)
     try:
         engine = Engine(settings)
     except ValueError as error:
         raise RenderError(str(error)) from None
+    said: deque[tuple[int, str]] = deque(maxlen=MESSAGES_KEPT)
     for event in events:
         if isinstance(event.command, Save):  # sessions are the live looper's; stems are here
-            engine.messages.append(
-                (event.frame, "save ignored: render writes no session (--stems)")
-            )
+            said.append((event.frame, "save ignored: render writes no session (--stems)"))
         else:
             engine.submit(event.command, event.frame, event.stamp)
 
@@ -151,13 +153,15 @@ def render(
             engine.process(silence[:m], out[i : i + m])
 
     _write(output_path, out, rate)
+    view = EngineView(engine)
+    said.extend((frame, words(code, args)) for frame, code, args in view.take_messages())
     stems = []
     if stems_dir is not None:
-        for index in range(len(engine.tracks)):
-            loop = engine.loop(index)
+        for index in range(view.track_count):
+            loop = view.loop(index)
             if loop is not None:
                 stems.append(_write(stems_dir / f"track{index + 1}.wav", loop, rate))
-    return RenderResult(len(out), rate, tuple(events), tuple(engine.messages), tuple(stems))
+    return RenderResult(len(out), rate, tuple(events), tuple(said), tuple(stems))
 
 
 def _write(path: Path, data: np.ndarray, rate: int) -> Path:
