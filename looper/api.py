@@ -15,7 +15,6 @@ import time as wallclock
 from typing import Any
 
 import numpy as np
-
 import yaml
 
 from looper.config.schema import parse_config
@@ -78,7 +77,9 @@ class AudioStream:
             ),
             "AudioStream",
         )
-        self.engine = Engine(EngineSettings.from_config(config, round(latency_seconds * sample_rate)))
+        self.engine = Engine(
+            EngineSettings.from_config(config, round(latency_seconds * sample_rate))
+        )
         self.view = EngineView(self.engine)
         self.origin: float | None = None  # wall-clock time of frame 0, once running
         self.xruns = 0

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from looper.core.commands import Backloop, Command, Record, Undo
 from looper.core.messages import COMMAND_CODES, STATE_CODES, MessageCode
 from looper.core.playback import fade, latch, sound
-from looper.core.recording import begin_dub, clear, end_dub, room, take
+from looper.core.recording import begin_dub, clear, end_dub, take
 from looper.core.tempo import begin_first_loop, close_first_loop, count_in, end_linear
 from looper.core.tracks import TRANSITIONS, Action, Pending, State, Track
 

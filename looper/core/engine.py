@@ -68,7 +68,9 @@ class Engine:
         self.channels = n_in
         total = memory_frames(s.history_seconds, s.memory_seconds, s.sample_rate)
         self.pool = PagePool(total, n_in, self.grid.bar)
-        self.ring = HistoryRing(self.pool, ring_slots(s.history_seconds, s.sample_rate, self.grid.bar))
+        self.ring = HistoryRing(
+            self.pool, ring_slots(s.history_seconds, s.sample_rate, self.grid.bar)
+        )
         max_bars = max_loop_bars(s)
         self.tracks = [Track(i, max_bars, self.pool) for i in range(s.tracks)]
         self.click_enabled = s.click_enabled

@@ -72,7 +72,7 @@ def words(code: MessageCode, args: Args) -> str:
     if code is M.DOES_NOTHING:
         shown = (shown[0], TRACK_COMMANDS[int(args[1])].__name__.lower(), _state(args[2]))
     elif code is M.CANCELLED:
-        shown = (shown[0], Action(int(args[1])).name.lower())
+        shown = (shown[0], Action(int(args[1])).word)
     elif code is M.BUSY_LOOP_NOT_SET:
         shown = (shown[0], _state(args[1]))
     return _TEXTS[code].format(*shown)

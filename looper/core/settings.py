@@ -12,9 +12,10 @@ store all need them:
 - `latency_frames`: the round trip in frames. `auto` means what the audio
   stream reports live; offline (render, nothing reported) it means 0, since a
   recorded input file was not played against this looper's click.
-- `memory_frames`, `ring_slots`, `loop_bars_room` and `memory_seconds_needed`: how the loop memory is
-  sized and what of it the loops may take (the session store checks a saved
-  session against these before it loads one).
+- `memory_frames`, `ring_slots`, `loop_bars_room`, `memory_seconds_needed` and
+  `max_loop_bars`: how the loop memory is sized and what of it the loops may
+  take (the session store checks a saved session against these before it
+  loads one).
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ class Action(Enum):
     REDO = 14
     RESET = 15
 
+    @property
+    def word(self) -> str:
+        """The action as the status and messages name it: "close_dub", "capture", ..."""
+        return self.name.lower()
+
 
 S = State
 A = Action

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from rich.console import RenderableType
 from rich.text import Text
 
+from looper.core.messages import Args, MessageCode
+
 
 @dataclass(frozen=True, slots=True)
 class TrackStatus:
@@ -44,6 +46,8 @@ class Status:
     rss_start_mb: float = 0.0  # ...once it was set up
     midi: str = "MIDI: not started"  # the footswitch port's state, in words
     messages: tuple[str, ...] = field(default_factory=tuple)  # recent, oldest first
+    # The engine's new messages as data, (bar, code, args): the main process words them.
+    engine_messages: tuple[tuple[int, MessageCode, Args], ...] = ()
 
 
 # -- how to show it -------------------------------------------------------------------------

@@ -32,7 +32,10 @@ import numpy as np
 
 from looper.config.schema import Config
 from looper.core.commands import Save
-from looper.core.engine import Engine, EngineSettings
+from looper.core.engine import Engine
+from looper.core.messages import Args, MessageCode, words
+from looper.core.settings import EngineSettings, latency_frames
+from looper.core.view import EngineView
 from looper.live.status import Status, TrackStatus
 from looper.sessions.store import Saver, SessionPlan
 
@@ -141,39 +144,39 @@ def _rss_mb() -> float:
 
 
 def _snapshot(
-    cb: Callback, engine: Engine, block: int, latency_ms: float, said: list[str], rss_start: float
+    cb: Callback,
+    view: EngineView,
+    block: int,
+    latency_ms: float,
+    said: list[str],
+    rss_start: float,
+    engine_said: list[tuple[int, MessageCode, Args]],
 ) -> Status:
-    g = engine.grid
-    frame = engine.frame
-    pages = engine.pool.pages
-    tracks = []
-    for tr in engine.tracks:
-        level = 0.0
-        if tr.has_loop and tr.env_to > 0.0 and 0 <= tr.latched < len(pages):
-            off = min(max(0, frame - tr.latched_start), g.bar - 1)
-            level = float(np.abs(pages[tr.latched, off : off + 1024]).max()) * tr.env_to
-        tracks.append(
-            TrackStatus(
-                number=tr.index + 1,
-                state=tr.state.value,
-                bars=tr.bars,
-                level=level,
-                pending=tr.pending.action if tr.pending else None,
-                volume=tr.volume,
-                layers=max(0, tr.top + 1),
-            )
+    g = view.grid
+    frame = view.frame
+    tracks = tuple(
+        TrackStatus(
+            number=tr.number,
+            state=tr.state.value,
+            bars=tr.bars,
+            level=tr.level,
+            pending=tr.pending.word if tr.pending else None,
+            volume=tr.volume,
+            layers=tr.layers,
         )
+        for tr in view.tracks()
+    )
     n = min(cb.count, LOAD_WINDOW)
-    period = block / engine.sample_rate
+    period = block / view.sample_rate
     load = float(np.median(cb.durations[:n])) / period if n else 0.0
     return Status(
         frame=frame,
-        sample_rate=engine.sample_rate,
+        sample_rate=view.sample_rate,
         bpm=g.bpm,
         beats_per_bar=g.beats_per_bar,
         bar=max(0, g.bar_index(frame)) + 1,
         beat=g.beat_in_bar(frame) + 1,
-        tracks=tuple(tracks),
+        tracks=tracks,
         xruns=cb.xruns,
         load=load,
         load_max=cb.worst / period,
@@ -185,6 +188,7 @@ def _snapshot(
         latency_ms=latency_ms,
         block=block,
         messages=tuple(said),
+        engine_messages=tuple(engine_said),
     )
 
 
@@ -201,12 +205,9 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
     except DeviceError as error:
         out.put(Failure(str(error)))
         return
-    if a.latency_ms == "auto":
-        latency_frames = round(sum(stream.latency) * a.sample_rate)
-    else:
-        latency_frames = round(a.latency_ms * a.sample_rate / 1000)
+    latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
     try:
-        engine = Engine(EngineSettings.from_config(config, latency_frames))
+        engine = Engine(EngineSettings.from_config(config, latency))
         plan.restore(engine)  # the saved loops, before the stream starts
     except ValueError as error:
         stream.close()
@@ -219,20 +220,23 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
     sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
     gc.collect()
     gc.freeze()
-    latency_ms = latency_frames * 1000 / a.sample_rate
+    latency_ms = latency * 1000 / a.sample_rate
+    view = EngineView(engine)
     rss_start = _rss_mb()
     with stream:
         name = device_name(stream)
         out.put(Ready(name, latency_ms, a.block_size))
         while not stop.wait(PUBLISH_SECONDS):
+            g = view.grid
+            engine_said = [
+                (max(0, g.bar_index(frame)) + 1, code, args)
+                for frame, code, args in view.take_messages()
+            ]
             said = []
-            while engine.messages:
-                frame, text = engine.messages.popleft()
-                said.append(f"bar {max(0, engine.grid.bar_index(frame)) + 1}: {text}")
             while saver.messages:
-                bar = max(0, engine.grid.bar_index(engine.frame)) + 1
+                bar = max(0, view.grid.bar_index(view.frame)) + 1
                 said.append(f"bar {bar}: {saver.messages.popleft()}")
-            out.put(_snapshot(cb, engine, a.block_size, latency_ms, said, rss_start))
+            out.put(_snapshot(cb, view, a.block_size, latency_ms, said, rss_start, engine_said))
 
 
 # ---- the main process -------------------------------------------------------------
@@ -314,6 +318,10 @@ class Session:
         with contextlib.suppress(queue.Empty):
             while True:
                 self.latest = self.status.get_nowait()
+                lines.extend(
+                    f"bar {bar}: {words(code, args)}"
+                    for bar, code, args in self.latest.engine_messages
+                )
                 lines.extend(self.latest.messages)
         if self.latest is not None and shown_by(self.latest) != self.shown:
             self.shown = shown_by(self.latest)
@@ -328,7 +336,9 @@ class Session:
         self.said.extend(lines)
         status = None
         if self.latest is not None:
-            status = replace(self.latest, midi=self.midi_text, messages=tuple(self.said))
+            status = replace(
+                self.latest, midi=self.midi_text, messages=tuple(self.said), engine_messages=()
+            )
         return Tick(lines, status, None)
 
     def _watch_midi(self) -> list[str]:

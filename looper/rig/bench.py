@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from looper.core.commands import Backloop, Overdub
 from looper.config.schema import parse_config
+from looper.core.commands import Backloop, Overdub
 from looper.core.engine import Engine
-from looper.core.settings import EngineSettings
 from looper.core.grid import Grid
+from looper.core.settings import EngineSettings
 from looper.core.tracks import MAX_LAYERS, State
 from looper.core.view import EngineView
 from looper.tools.render import RENDER_BLOCK
