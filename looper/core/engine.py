@@ -307,7 +307,8 @@ class Engine:
                     tr.record(page)
                 else:
                     self.say(MessageCode.RECORDING_CLOSED_FULL, tr.index + 1)
-                    fire_close(self, tr, Pending(Action.CLOSE, bar_frame, None), self.frame)
+                    full = Pending(Action.CLOSE, bar_frame, None, bar=bar_frame)
+                    fire_close(self, tr, full, self.frame)
             if tr.dubbing:
                 dub_bar(self, tr, k, 0)
 

@@ -542,3 +542,14 @@ def test_a_saved_loop_carries_its_seam_and_wraps_without_a_click_when_loaded() -
     loaded.process(np.zeros((4 * BAR, 1), np.float32), out)
     y = main(out)[xfade:]  # after the fade-in from silence
     assert max_step(y) <= 1.1 * max_step(tone)  # the wraps at 1, 2 and 3 bars included
+
+
+def test_a_recording_that_fills_the_memory_closes_into_the_bars_it_holds() -> None:
+    # 30 s of memory at 1000 frames/s is 15 pages of a bar; the ring keeps 11 of them
+    engine, out = render([(BAR + 100, Record(0))], 12 * BAR, memory_seconds=10)
+    tr = engine.tracks[0]
+    assert tr.state is State.PLAYING and tr.bars > 0
+    assert "track 1: loop memory full, recording closed" in said(engine)
+    end = (1 + tr.bars) * BAR  # the bar that found no page ends the loop
+    t = frames(end, 12 * BAR)
+    np.testing.assert_array_equal(main(out)[end:], looped(t, end, BAR))
