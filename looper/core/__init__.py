@@ -3,4 +3,19 @@
 A stomp arrives here as a `Command`; the engine turns it into an `Action` at a frame on
 the grid, and renders frames into sound. The live callback and `looper render` both
 drive the same `Engine.process`.
+
+The rooms, in the order a command travels:
+
+- commands, bindings: what a pedal asks, and which pedal asks it.
+- tracks: `State`, `Action`, the transition table, and `Track` with its layer tables.
+- engine: submit and process; the block cut into segments at every frame where
+  something changes; the events at a frame; the history write and the click.
+- actions: each Action's code, `ask_*` when its command arrives, `fire_*` at its frame.
+- recording: loops taken from the history, overdub passes, the loop memory's limits.
+- tempo: taps, tempo changes, the first loop of `bpm: auto`, the count-in.
+- playback: a track's loop into the bus, its seam, its gain envelope; the click sounds.
+- grid, pages, history: the bar arithmetic, the page pool, the always-on history ring.
+- settings: `EngineSettings` from a config; latency and loop-memory arithmetic.
+- messages: what the engine says, as codes and numbers, and `words` for them.
+- view: the read-only `EngineView` the status, the saver and the stems read.
 """
