@@ -156,9 +156,10 @@ def submit_stage(engine: Engine) -> None:
     Each press is half a beat into its bar, so it snaps to the downbeat just passed: the
     backloops take the bars before bar 9 and the overdub layers from bar 10 on.
     """
-    g = engine.grid
+    view = EngineView(engine)
+    g = view.grid
     press = g.origin + HISTORY_BARS * g.bar + g.beat // 2
-    for i in range(len(engine.tracks)):
+    for i in range(view.track_count):
         engine.submit(Backloop(i, LOOP_BARS[i % len(LOOP_BARS)]), press + i)
     engine.submit(Overdub(DUB_TRACK), press + g.bar)
 
@@ -179,11 +180,12 @@ def stage_engine(tracks: int, signal: np.ndarray, block: int = RENDER_BLOCK) -> 
     submit_stage(engine)
     views = blocks_of(signal, RENDER_BLOCK)
     out = np.zeros((RENDER_BLOCK, engine.settings.out_channels), dtype=np.float32)
-    give_up = (HISTORY_BARS + 4) * engine.grid.bar
+    view = EngineView(engine)
+    give_up = (HISTORY_BARS + 4) * view.grid.bar
     i = 0
     while not stage_ready(engine):
-        if engine.frame > give_up:
-            states = [tr.state.value for tr in EngineView(engine).tracks()]
+        if view.frame > give_up:
+            states = [tr.state.value for tr in view.tracks()]
             raise RuntimeError(f"the stage workload did not start: {states}")
         engine.process(views[i % len(views)], out)
         i += 1
@@ -196,10 +198,10 @@ def fill_undo(engine: Engine, signal: np.ndarray) -> None:
     dub = view.track(DUB_TRACK)
     views = blocks_of(signal, RENDER_BLOCK)
     out = np.zeros((RENDER_BLOCK, engine.settings.out_channels), dtype=np.float32)
-    give_up = engine.frame + (MAX_LAYERS + 2) * dub.bars * engine.grid.bar
+    give_up = view.frame + (MAX_LAYERS + 2) * dub.bars * view.grid.bar
     i = 0
     while dub.layers < MAX_LAYERS:
-        if engine.frame > give_up or dub.state is not State.OVERDUBBING:
+        if view.frame > give_up or dub.state is not State.OVERDUBBING:
             raise RuntimeError(f"the overdub did not fill its undo layers: {dub.layers}")
         engine.process(views[i % len(views)], out)
         i += 1

@@ -140,12 +140,13 @@ def render(
         else:
             engine.submit(event.command, event.frame, event.stamp)
 
+    view = EngineView(engine)
     n = len(audio)
     out = np.zeros((n, settings.out_channels), dtype=np.float32)
     for i in range(0, n, RENDER_BLOCK):
         engine.process(audio[i : i + RENDER_BLOCK], out[i : i + RENDER_BLOCK])
     if tail_bars:
-        tail = tail_bars * engine.grid.bar
+        tail = tail_bars * view.grid.bar
         silence = np.zeros((RENDER_BLOCK, audio.shape[1]), dtype=np.float32)
         out = np.concatenate([out, np.zeros((tail, settings.out_channels), np.float32)])
         for i in range(n, n + tail, RENDER_BLOCK):
@@ -153,7 +154,6 @@ def render(
             engine.process(silence[:m], out[i : i + m])
 
     _write(output_path, out, rate)
-    view = EngineView(engine)
     said.extend((frame, words(code, args)) for frame, code, args in view.take_messages())
     stems = []
     if stems_dir is not None:
