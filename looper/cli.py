@@ -280,7 +280,8 @@ def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _devices(out: Console, err: Console) -> int:
     """What audio.input_device, audio.output_device and midi.input can name."""
-    from looper.midi.process import is_through, list_inputs
+    from looper.midi.backend import list_inputs
+    from looper.midi.ports import is_through
 
     try:
         import sounddevice as sd
@@ -324,7 +325,8 @@ def _devices(out: Console, err: Console) -> int:
 
 def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Each pedal message and what it fires, as the live looper would, until Ctrl-C."""
-    from looper.midi.process import PortState, watch
+    from looper.midi.keepers import PortState
+    from looper.midi.process import watch
 
     try:
         events = watch(config, threading.Event())

@@ -297,7 +297,9 @@ class Session:
 
     def tick(self) -> Tick:
         """What happened since the last tick: new lines, the status, or a fatal error."""
-        from looper.midi.process import Heard, LightsState, PortState, shown_by
+        from looper.midi.keepers import LightsState, PortState
+        from looper.midi.lights import shown_by
+        from looper.midi.process import Heard
 
         lines: list[str] = []
         with contextlib.suppress(queue.Empty):

@@ -31,7 +31,8 @@ from looper.config.schema import Config, ConfigError, Midi, load_config
 from looper.core.bindings import Gesture, MessageKind
 from looper.core.commands import ACTIONS, CONTINUOUS, TRACK_ACTIONS
 from looper.midi.gestures import CC_PRESS_THRESHOLD, PROGRAM_GESTURES
-from looper.midi.process import PortState, stamped
+from looper.midi.keepers import PortState
+from looper.midi.process import stamped
 
 #: What a bare `looper learn` asks for: each track's actions, then the board's.
 DEFAULT_ACTIONS = ("backloop", "record", "overdub", "undo", "reset", "tap_tempo")

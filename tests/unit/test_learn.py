@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from looper.config.schema import load_config, parse_config
-from looper.midi.process import PortState
+from looper.midi.keepers import PortState
 from looper.tools.learn import (
     Board,
     Input,
