@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.live.status import Status, TrackStatus
 from looper.midi.process import Lights, device_port, lights_of, shown_by
 
