@@ -3,17 +3,18 @@
 `looper learn` appends bindings to `pedals`, `looper calibrate` sets
 `audio.latency_ms`; a performer's file is full of comments and aligned flow-style
 bindings, and both tools must leave all of that as it was. So the file is edited as
-text, never loaded and dumped again: ruamel.yaml's round trip (0.19) drops a
-full-line comment between two flow-style list items when the second has a comment of
-its own (as in configs/pedalboard.yaml), and re-indents mappings to its own style.
-A parser only says where to edit: PyYAML's composer (the parser `load_config` uses)
-for the `pedals` list, ruamel's round-trip loader (which knows each key's line and
-column) for `audio.latency_ms`.
+text, never loaded and dumped again: ruamel.yaml's round trip (0.19) drops comments
+around flow-style list items (a full-line comment between two of them when the second
+has a comment of its own, as in configs/pedalboard.yaml) and re-indents mappings to
+its own style. A parser only says where to edit: PyYAML's composer (the parser
+`load_config` uses) for the `pedals` list, ruamel's round-trip loader (which knows
+each key's line and column) for `audio.latency_ms`.
 
 The functions here are pure, text in and text out; reading, writing and putting a
 file back are the tools' (looper.tools.learn, looper.tools.calibrate), which also put
-an `EditError` into their own words. An edit that would not read back as intended is
-refused (`EditError`), never written broken.
+an `EditError` into their own words. `with_latency` parses its result and refuses a
+layout where the value would not read back; learn checks its whole file after
+writing instead (new bindings can clash with old ones) and puts it back if it fails.
 """
 
 from __future__ import annotations

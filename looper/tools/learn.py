@@ -3,7 +3,7 @@
 `looper learn` walks a short list of steps (an action, its track, its gesture), takes
 the first press heard for each, and appends the bindings to the file's `pedals` list.
 The parts that need no MIDI are plain functions: the steps, what a raw message presses,
-conflicts with the bindings already there, the new YAML text. `Inputs` reads the
+conflicts with the bindings already there, the new items as YAML. `Inputs` reads the
 footswitch and the terminal in parallel and `walk` runs the questions; cli.py prints.
 
 The file is edited as text (looper.config.edit says why, and how): the new items go
