@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from looper.config.schema import Config, ConfigError, load_config
+from looper.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DRAW_SECONDS = 1 / 15

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import mido
 import pytest
 
-from looper.config.schema import Config, Pedal, parse_config
+from looper.config import Config, Pedal, parse_config
 from looper.core.commands import Backloop, ClickVolume, Command, Mute, Play, Reset
 from looper.midi.backend import BACKENDS
 from looper.midi.gestures import Fired

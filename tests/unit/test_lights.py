@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.live.status import Status, TrackStatus
 from looper.midi.lights import Lights, lights_of, shown_by
 from looper.midi.ports import device_port

@@ -22,7 +22,7 @@ import soundfile as sf
 import yaml
 
 from looper.cli import main
-from looper.config.schema import Config, parse_config
+from looper.config import Config, parse_config
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
 from looper.core.engine import Engine, EngineSettings
 from looper.core.tracks import State
