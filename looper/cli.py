@@ -16,6 +16,7 @@ from rich.text import Text
 
 from looper.config import Config, ConfigError, load_config
 from looper.core.commands import Backloop
+from looper.errors import LooperError
 
 if TYPE_CHECKING:
     from looper.live.supervisor import Session
@@ -131,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": _calibrate,
         "learn": _learn,
     }
-    return handlers[args.command](args, config, console, err)
+    try:
+        return handlers[args.command](args, config, console, err)
+    except LooperError as error:  # meant for the performer: its text, never a traceback
+        return _fail(err, EXIT_FAIL, str(error))
 
 
 def _render(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:

@@ -26,11 +26,12 @@ import yaml
 
 from looper.config.lines import ConfigError
 from looper.config.load import parse_config
+from looper.errors import LooperError
 
 __all__ = ["EditError", "item_lines", "snippet", "with_items", "with_latency", "yaml_number"]
 
 
-class EditError(ValueError):
+class EditError(LooperError, ValueError):
     """The text's layout is one this module cannot edit in place; the text says what to do."""
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from looper.errors import LooperError
+
 __all__ = ["ConfigError", "LineLoader", "Loc", "Problem", "Report", "show", "yaml_problem"]
 
 #: Where a value sits in the YAML: keys and 0-based list indexes, e.g. ("pedals", 2, "action").
@@ -41,7 +43,7 @@ class Problem:
         return ": ".join(part for part in (where, self.path, self.message) if part)
 
 
-class ConfigError(Exception):
+class ConfigError(LooperError, ValueError):
     """The config cannot be used; `problems` lists every mistake found, in file order."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -11,11 +11,12 @@ from types import ModuleType
 from typing import Any
 
 from looper.config.schema import Config
+from looper.errors import LooperError
 
 CLIENT_NAME = b"looper"
 
 
-class DeviceError(Exception):
+class DeviceError(LooperError, RuntimeError):
     """The device could not be opened; the text names it, lists the others, and the fix."""
 
 

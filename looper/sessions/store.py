@@ -34,6 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from looper.config.schema import Config
 from looper.core.grid import Grid
+from looper.errors import LooperError
 
 VERSION = 1
 MANIFEST = "session.yaml"
@@ -44,7 +45,7 @@ STAMP = "%Y-%m-%d_%H-%M-%S"  # sessions/<STAMP>/ when no --session DIR is given
 FIX = "restore it from a backup, or give --session another directory"
 
 
-class SessionError(Exception):
+class SessionError(LooperError, ValueError):
     """A session that cannot be loaded or written; one line per problem, each with its fix."""
 
     def __init__(self, problems: list[str]) -> None:

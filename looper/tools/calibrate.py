@@ -32,6 +32,7 @@ import numpy as np
 
 from looper.config import Config
 from looper.config.edit import EditError, with_latency, yaml_number
+from looper.errors import LooperError
 
 LEAD_S = 0.5  # silence first: the card settles (some unmute late), the cables get connected
 GAPS_S = (0.25, 0.27, 0.29, 0.26, 0.28)  # cycled: unequal, so echoes of other clicks never align
@@ -164,7 +165,7 @@ def advice(config: Config) -> str:
 # ---- the stream -------------------------------------------------------------------
 
 
-class CalibrationError(Exception):
+class CalibrationError(LooperError, RuntimeError):
     """The measurement could not run, or its result could not be written; the text says why."""
 
 

@@ -28,6 +28,7 @@ from looper.config import Config, ConfigError, Midi, load_config
 from looper.config.edit import EditError, item_lines, snippet, with_items
 from looper.core.bindings import Gesture, MessageKind
 from looper.core.commands import ACTIONS, CONTINUOUS, TRACK_ACTIONS
+from looper.errors import LooperError
 from looper.midi.gestures import CC_PRESS_THRESHOLD, PROGRAM_GESTURES
 from looper.midi.keepers import PortState
 from looper.midi.process import stamped
@@ -63,7 +64,7 @@ LEARNABLE = tuple(name for name in ACTIONS if name not in CONTINUOUS and name !=
 Track = int | Literal["all"] | None
 
 
-class LearnError(Exception):
+class LearnError(LooperError, RuntimeError):
     """What stops learn before or instead of writing, in words for the performer."""
 
 

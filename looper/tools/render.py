@@ -18,12 +18,13 @@ import soundfile as sf
 from looper.config.schema import Config
 from looper.core.commands import Command, Save
 from looper.core.engine import Engine, EngineSettings
+from looper.errors import LooperError
 from looper.midi.gestures import Fired, Mapper
 
 RENDER_BLOCK = 4096
 
 
-class RenderError(Exception):
+class RenderError(LooperError, ValueError):
     """A problem with the files given; the message names it and the fix."""
 
 
