@@ -21,7 +21,11 @@ def _error_classes() -> list[type[BaseException]]:
             continue
         module = importlib.import_module(info.name)
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, BaseException) and obj.__module__ == info.name and obj is not LooperError:
+            if (
+                issubclass(obj, BaseException)
+                and obj.__module__ == info.name
+                and obj is not LooperError
+            ):
                 found[f"{obj.__module__}.{obj.__qualname__}"] = obj
     return [found[name] for name in sorted(found)]
 
