@@ -1,29 +1,69 @@
-"""The programmatic surface of the original design, as a thin layer over the engine.
+"""The programmatic surface of the original design, as a thin layer over the live side.
 
 Seconds are converted to frames here, at the boundary; frames rule inside.
 History times are performance time (what the performer heard at that moment,
 the input shifted back by the latency), in seconds since `origin`, the first
 frame the stream rendered.
+
+No second live path: the arguments become a config validated by the schema
+(`parse_config`), so every default not named here (crossfade, loop memory,
+click volume...) is the schema's; the engine runs inside the live side's
+`Callback`, and `run` opens the stream with `looper.live.device.open_stream`.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import queue
+import threading
 import time as wallclock
 from typing import Any
 
 import numpy as np
 import yaml
 
-from looper.config.schema import parse_config
+from looper.config import Config, parse_config
 from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
 from looper.core.engine import Engine
 from looper.core.settings import EngineSettings
 from looper.core.view import EngineView
+from looper.live.audio import Callback, _pump
 
 log = logging.getLogger("looper.api")
+
+
+def stream_config(
+    channels: int,
+    block_size: int,
+    sample_rate: int,
+    bpm: float,
+    beats_per_bar: int,
+    tracks: int,
+    history_seconds: float,
+    latency_seconds: float,
+    device: int | str | None,
+) -> Config:
+    """The config `AudioStream` runs: its arguments as YAML, through the schema's checks.
+
+    Every channel records, plays and clicks; `device` is both the input and the output.
+    Raises ConfigError, naming the argument's key, for a value the schema refuses.
+    """
+    chans = list(range(1, channels + 1))
+    data = {
+        "audio": {
+            "input_device": device,
+            "output_device": device,
+            "sample_rate": sample_rate,
+            "block_size": block_size,
+            "inputs": chans,
+            "outputs": chans,
+            "latency_ms": latency_seconds * 1000,
+            "history_seconds": history_seconds,
+        },
+        "clicktrack": {"bpm": bpm, "beats_per_bar": beats_per_bar, "outputs": chans},
+        "tracks": {"count": tracks},
+    }
+    return parse_config(yaml.safe_dump(data, sort_keys=False), "AudioStream arguments")
 
 
 class AudioStream:
@@ -60,62 +100,44 @@ class AudioStream:
         self.block_size = block_size
         self.sample_rate = sample_rate
         self.device = device
-        chans = list(range(1, channels + 1))
-        config = parse_config(
-            yaml.safe_dump(
-                {
-                    "audio": {
-                        "sample_rate": sample_rate,
-                        "block_size": block_size,
-                        "inputs": chans,
-                        "outputs": chans,
-                        "history_seconds": history_seconds,
-                    },
-                    "clicktrack": {"bpm": bpm, "beats_per_bar": beats_per_bar, "outputs": chans},
-                    "tracks": {"count": tracks},
-                }
-            ),
-            "AudioStream",
+        self.config = stream_config(
+            channels,
+            block_size,
+            sample_rate,
+            bpm,
+            beats_per_bar,
+            tracks,
+            history_seconds,
+            latency_seconds,
+            device,
         )
-        self.engine = Engine(
-            EngineSettings.from_config(config, round(latency_seconds * sample_rate))
-        )
+        self.engine = Engine(EngineSettings.from_config(self.config, self._frames(latency_seconds)))
         self.view = EngineView(self.engine)
+        self._live = Callback(sample_rate)  # the live side's callback, around this engine
+        self._live.engine = self.engine
         self.origin: float | None = None  # wall-clock time of frame 0, once running
-        self.xruns = 0
         self._commands: Any = None  # a multiprocessing queue once play() has started a process
         self._process: mp.process.BaseProcess | None = None
 
     # -- running --------------------------------------------------------------------
 
+    @property
+    def xruns(self) -> int:
+        return self._live.xruns
+
     def callback(
         self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any
     ) -> None:
         """The sounddevice callback: take queued commands, then render the block."""
-        if status:
-            self.xruns += 1
         if self.origin is None:
             self.origin = wallclock.time()
-        if self._commands is not None:
-            while True:
-                try:
-                    self.engine.submit(self._commands.get_nowait())
-                except queue.Empty:
-                    break
-        self.engine.process(indata, outdata)
+        self._live(indata, outdata, frames, time, status)
 
     def run(self) -> None:
         """Run the stream in this process until interrupted (Ctrl-C)."""
-        import sounddevice as sd
+        from looper.live.device import open_stream
 
-        with sd.Stream(
-            samplerate=self.sample_rate,
-            blocksize=self.block_size,
-            channels=self.channels,
-            dtype="float32",
-            device=self.device,
-            callback=self.callback,
-        ):
+        with open_stream(self.config, self.callback):
             log.info("stream running at %d Hz, block %d", self.sample_rate, self.block_size)
             try:
                 while True:
@@ -192,9 +214,14 @@ class AudioStream:
         return round(seconds * self.sample_rate)
 
     def _send(self, command: Command) -> None:
+        """To the stream's process after play(), and to this process's engine, at its next block.
+
+        The local engine follows too (offline use, properties); through the callback's
+        inbox, so that run() never has two threads submitting to the engine.
+        """
         if self._commands is not None:
-            self._commands.put(command)
-        self.engine.submit(command)  # the local engine follows too (offline use, properties)
+            self._commands.put((command, None))
+        self._live.inbox.append((command, None))
 
     def _local(self, what: str) -> None:
         if self._process is not None:
@@ -204,6 +231,9 @@ class AudioStream:
 
 
 def _serve(args: dict[str, Any], commands: Any) -> None:
+    """The process play() starts: the live side's pump feeds the stream's callback."""
     stream = AudioStream(**args)
-    stream._commands = commands
+    threading.Thread(
+        target=_pump, args=(commands, stream._live.inbox, threading.Event(), None), daemon=True
+    ).start()
     stream.run()

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from looper.config.schema import Config, ConfigError, load_config
+from looper.config import Config, ConfigError, load_config
+from looper.core.commands import Backloop
+from looper.errors import LooperError
+
+if TYPE_CHECKING:
+    from looper.live.supervisor import Session
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DRAW_SECONDS = 1 / 15
 COMMANDS = ("run", "render", "check", "devices", "monitor", "demo", "calibrate", "learn")
+
+
+def _fail(err: Console, code: int, *lines: str | Text) -> int:
+    """Say why on stderr, a line each; the exit code."""
+    for text in lines:
+        err.print(text)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # No markup: what is printed is text (paths, device names like "USB Audio [hw:1,0]").
+    console = Console(markup=False, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
     if args.command == "devices":  # the commands that need no config
         return _devices(console, err)
     if args.command == "demo":
@@ -109,10 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        err.print(f"[bold red]{args.config}: the config has mistakes; nothing was started:[/]")
-        for problem in error.problems:
-            err.print(str(problem), markup=False)
-        return EXIT_USAGE
+        heading = Text(f"{args.config}: the config has mistakes; nothing was started:", "bold red")
+        return _fail(err, EXIT_USAGE, heading, *map(str, error.problems))
     handlers = {
         "render": _render,
         "check": _check,
@@ -121,15 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": _calibrate,
         "learn": _learn,
     }
-    return handlers[args.command](args, config, console, err)
+    try:
+        return handlers[args.command](args, config, console, err)
+    except LooperError as error:  # meant for the performer: its text, never a traceback
+        return _fail(err, EXIT_FAIL, str(error))
 
 
 def _render(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     from looper.tools.render import RenderError, render
 
     if args.tail_bars < 0:
-        err.print("--tail-bars: found a negative number; allowed: 0 or more bars")
-        return EXIT_USAGE
+        return _fail(
+            err, EXIT_USAGE, "--tail-bars: found a negative number; allowed: 0 or more bars"
+        )
     try:
         result = render(
             config,
@@ -141,26 +156,23 @@ def _render(args: argparse.Namespace, config: Config, out: Console, err: Console
             stems_dir=args.stems,
         )
     except RenderError as error:
-        err.print(str(error), markup=False)
-        return EXIT_USAGE
+        return _fail(err, EXIT_USAGE, str(error))
     seconds = result.frames / result.sample_rate
     out.print(f"wrote {args.output}: {seconds:.2f} s, {len(result.events)} pedal command(s)")
     for frame, text in result.messages:
-        out.print(f"  at {frame / result.sample_rate:8.3f} s: {text}", markup=False)
+        out.print(f"  at {frame / result.sample_rate:8.3f} s: {text}")
     for stem in result.stems:
         out.print(f"wrote {stem}")
     return EXIT_OK
 
 
 def _check(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
-    table = Table(title=f"{args.config}: pedal map")
-    for column in ("switch", "gesture", "action", "arguments"):
-        table.add_column(column)
+    table = Table("switch", "gesture", "action", "arguments", title=f"{args.config}: pedal map")
     for pedal, binding in zip(config.pedals, config.bindings(), strict=True):
         shown = {k: getattr(pedal, k) for k in ("track", "bars", "value")}
         if binding.continuous:
             shown["value"] = "from the cc (0-127 -> 0.0-1.0)"
-        if pedal.action == "backloop":
+        if isinstance(binding.command, Backloop):
             shown["bars"] = binding.command.bars
         if pedal.action == "reset" and pedal.track is None:
             shown["track"] = "all"
@@ -179,77 +191,65 @@ def _check(args: argparse.Namespace, config: Config, out: Console, err: Console)
 
 def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Play live until Ctrl-C or SIGTERM: a live screen on a terminal, else a line per change."""
-    from rich.live import Live
-
-    from looper.live.status import changes, line, screen, summary
-    from looper.live.supervisor import Failure, Session
-    from looper.sessions.store import SessionError, SessionPlan, read_session, with_session_tempo
+    from looper.live.audio import Failure
+    from looper.live.supervisor import Session, stop_on_signals
+    from looper.sessions.plan import plan_run
+    from looper.sessions.store import SessionError
 
     if args.latency_ms is not None:
         if not 0 <= args.latency_ms <= 1000:
-            err.print(f"--latency-ms: found {args.latency_ms:g}; allowed: 0 to 1000 ms")
-            return EXIT_USAGE
+            return _fail(
+                err, EXIT_USAGE, f"--latency-ms: found {args.latency_ms:g}; allowed: 0 to 1000 ms"
+            )
         audio = config.audio.model_copy(update={"latency_ms": args.latency_ms})
         config = config.model_copy(update={"audio": audio})
     try:  # before any audio: a damaged session stops here, untouched
-        loaded = None if args.session is None else read_session(args.session, config)
+        config, plan, note = plan_run(config, args.config, args.session)
     except SessionError as error:
-        err.print(
-            f"{args.session}: this session cannot be played; nothing was started and nothing "
-            "in it was changed:",
-            markup=False,
-        )
-        for problem in error.problems:
-            err.print(problem, markup=False)
-        return EXIT_USAGE
-    if loaded is not None:
-        config, note = with_session_tempo(config, loaded)
-        if note is not None:
-            out.print(note, markup=False)
-    plan = SessionPlan(args.session, args.config.resolve().parent / "sessions", loaded)
-    stopping = threading.Event()
-    previous = {
-        s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)
-    }
-    session = Session(config, plan)
-    try:
+        why = "this session cannot be played; nothing was started and nothing in it was changed:"
+        return _fail(err, EXIT_USAGE, f"{args.session}: {why}", *error.problems)
+    if note is not None:
+        out.print(note)
+    with stop_on_signals() as stopping, Session(config, plan) as session:
         started = session.start()
         if isinstance(started, Failure):
-            err.print(started.text, markup=False)
-            return EXIT_FAIL
+            return _fail(err, EXIT_FAIL, started.text)
         out.print(
             f"looper: {args.config} on '{started.device}', block {started.block}, "
-            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops.",
-            markup=False,
+            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops."
         )
-        saving = any(pedal.action == "save" for pedal in config.pedals)
-        if args.session is not None or saving:
-            out.print(plan.describe(saving), markup=False)
-        live = Live(console=out, auto_refresh=False) if out.is_terminal else None
-        shown = None
-        with live if live is not None else contextlib.nullcontext():
-            while not stopping.wait(DRAW_SECONDS):
-                tick = session.tick()
-                if live is None:
-                    for text in tick.lines:
-                        out.print(text, markup=False)
-                if tick.fatal:
-                    err.print(tick.fatal, markup=False)
-                    return EXIT_FAIL
-                if tick.status is None:
-                    continue
-                if live is not None:
-                    live.update(screen(tick.status), refresh=True)
-                elif changes(shown, tick.status):
-                    out.print(line(tick.status), markup=False)
-                    shown = tick.status
-        if session.latest is not None:
-            out.print(summary(session.latest), markup=False)
-        return EXIT_OK
-    finally:
-        session.shutdown()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        sessions = plan.describe(any(pedal.action == "save" for pedal in config.pedals))
+        if sessions is not None:
+            out.print(sessions)
+        return _perform(session, stopping, out, err)
+
+
+def _perform(session: Session, stopping: threading.Event, out: Console, err: Console) -> int:
+    """Draw each tick until `stopping`: the live screen on a terminal, else a line per change."""
+    from rich.live import Live
+
+    from looper.live.screen import changes, line, screen, summary
+
+    live = Live(console=out, auto_refresh=False) if out.is_terminal else None
+    shown = None
+    with live if live is not None else contextlib.nullcontext():
+        while not stopping.wait(DRAW_SECONDS):
+            tick = session.tick()
+            if live is None:
+                for text in tick.lines:
+                    out.print(text)
+            if tick.fatal:
+                return _fail(err, EXIT_FAIL, tick.fatal)
+            if tick.status is None:
+                continue
+            if live is not None:
+                live.update(screen(tick.status), refresh=True)
+            elif changes(shown, tick.status):
+                out.print(line(tick.status))
+                shown = tick.status
+    if session.latest is not None:
+        out.print(summary(session.latest))
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -258,19 +258,14 @@ def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
         from looper.rig.harness import HarnessError
         from looper.rig.jackserver import JackServerError
     except (ImportError, OSError) as error:
-        err.print(
-            f"demo: {error}; the demo needs JACK (Debian's jackd2) and the dev extras: "
-            "run scripts/demo, which installs both",
-            markup=False,
-        )
-        return EXIT_FAIL
+        need = "the demo needs JACK (Debian's jackd2) and the dev extras: run scripts/demo"
+        return _fail(err, EXIT_FAIL, f"demo: {error}; {need}, which installs both")
 
     out.print("demo: starting a private JACK server (dummy driver) and the looper on it")
     try:
         result = perform(args.out, args.seconds)
     except (DemoError, HarnessError, JackServerError) as error:
-        err.print(f"demo: {error}", markup=False)
-        return EXIT_FAIL
+        return _fail(err, EXIT_FAIL, f"demo: {error}")
     out.print(
         f"demo: the looper on '{result.server}' exited with status {result.code}; "
         f"wrote {result.wav} and {result.png}"
@@ -280,66 +275,55 @@ def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _devices(out: Console, err: Console) -> int:
     """What audio.input_device, audio.output_device and midi.input can name."""
-    from looper.midi.process import is_through, list_inputs
+    from looper.live.device import DeviceError, devices, sounddevice
+    from looper.midi.backend import list_inputs
+    from looper.midi.ports import is_through
 
     try:
-        import sounddevice as sd
-    except OSError as error:  # no PortAudio library
-        err.print(f"audio: PortAudio is not available ({error})", markup=False)
+        found = devices(sounddevice())
+    except DeviceError as error:  # no PortAudio library
+        err.print(str(error))
     else:
-        table = Table(title="audio devices (audio.input_device / output_device: index or name)")
-        for column in ("index", "name", "host API", "in", "out", "default"):
-            table.add_column(column)
-        defaults: dict[str, int] = {}
-        for kind in ("input", "output"):
-            with contextlib.suppress(sd.PortAudioError):  # no default device of that kind
-                defaults[kind] = sd.query_devices(kind=kind)["index"]
-        apis = sd.query_hostapis()
-        for device in sd.query_devices():
-            index = device["index"]
-            default = ", ".join(kind for kind, i in defaults.items() if i == index)
-            table.add_row(
-                str(index),
-                escape(device["name"]),  # "USB Audio [hw:1,0]" is not markup
-                apis[device["hostapi"]]["name"],
-                str(device["max_input_channels"]),
-                str(device["max_output_channels"]),
-                default,
-            )
-        if table.row_count:
+        table = Table(
+            *("index", "name", "host API", "in", "out", "default"),
+            title="audio devices (audio.input_device / output_device: index or name)",
+        )
+        for d in found:
+            row = (d.index, d.name, d.host_api, d.inputs, d.outputs, d.default)
+            table.add_row(*map(str, row))
+        if found:
             out.print(table)
         else:
             out.print("audio devices: none found (is the sound card plugged in, or JACK running?)")
     out.print("MIDI input ports (midi.input: part of a name; midi.backend: alsa or jack):")
     for backend, ports in list_inputs("auto").items():
         if isinstance(ports, str):
-            out.print(f"  {backend}: {ports}", markup=False)
+            out.print(f"  {backend}: {ports}")
             continue
-        out.print(f"  {backend}:" + ("" if ports else " no ports"), markup=False)
+        out.print(f"  {backend}:" + ("" if ports else " no ports"))
         for name in ports:
             note = " (through port: skipped when midi.input is null)" if is_through(name) else ""
-            out.print(f"    {name}{note}", markup=False)
+            out.print(f"    {name}{note}")
     return EXIT_OK
 
 
 def _monitor(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     """Each pedal message and what it fires, as the live looper would, until Ctrl-C."""
-    from looper.midi.process import PortState, watch
+    from looper.midi.process import Heard, watch
 
     try:
         events = watch(config, threading.Event())
     except ValueError as error:  # bindings no message could honour
-        err.print(f"{args.config}: the pedal bindings cannot work: {error}", markup=False)
-        return EXIT_USAGE
+        return _fail(err, EXIT_USAGE, f"{args.config}: the pedal bindings cannot work: {error}")
     try:
-        out.print(f"looper monitor: {args.config}; press the pedals, Ctrl-C stops.", markup=False)
+        out.print(f"looper monitor: {args.config}; press the pedals, Ctrl-C stops.")
         with contextlib.closing(events):  # closes the port however the loop ends
             for event in events:
-                if isinstance(event, PortState):
-                    out.print(event.text, markup=False)
-                else:
+                if isinstance(event, Heard):
                     fired = "; ".join(event.fired) or "no command"
-                    out.print(f"{event.message or '(time passed)'}: {fired}", markup=False)
+                    out.print(f"{event.message or '(time passed)'}: {fired}")
+                else:  # the port's state (no lights: watch is given none)
+                    out.print(event.text)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -352,30 +336,25 @@ def _calibrate(args: argparse.Namespace, config: Config, out: Console, err: Cons
     a = config.audio
     out.print(
         f"calibrate: loud clicks on output {a.outputs[0]}, recording input {a.inputs[0]} "
-        "(cable one to the other; keep speakers and ears away)",
-        markup=False,
+        "(cable one to the other; keep speakers and ears away)"
     )
     try:
         result = calibrate(config)
         save_plot(result, args.plot)
     except CalibrationError as error:
-        err.print(str(error), markup=False)
-        return EXIT_FAIL
+        return _fail(err, EXIT_FAIL, str(error))
     except OSError as error:  # the plot could not be written
-        err.print(f"{args.plot}: cannot write the plot: {error}", markup=False)
-        return EXIT_FAIL
+        return _fail(err, EXIT_FAIL, f"{args.plot}: cannot write the plot: {error}")
     onsets = result.onsets
     xruns = f" ({result.xruns} xrun(s) during the measurement)" if result.xruns else ""
-    out.print(f"plot: {args.plot}{xruns}", markup=False)
+    out.print(f"plot: {args.plot}{xruns}")
     if onsets.problem is not None:
-        err.print(f"{onsets.problem}\n{advice(config)}", markup=False)
-        return EXIT_FAIL
+        return _fail(err, EXIT_FAIL, f"{onsets.problem}\n{advice(config)}")
     lat = onsets.latencies
     out.print(
         f"round-trip latency: {onsets.frames} frames = {onsets.ms:.3f} ms at {a.sample_rate} Hz "
         f"on '{result.device}' (median of {len(lat)} of {len(onsets.emitted)} clicks; "
-        f"min {lat.min()}, max {lat.max()} frames)",
-        markup=False,
+        f"min {lat.min()}, max {lat.max()} frames)"
     )
     if not args.write:
         out.print("--write puts it into the config as audio.latency_ms")
@@ -383,9 +362,8 @@ def _calibrate(args: argparse.Namespace, config: Config, out: Console, err: Cons
     try:
         value = write_latency(args.config, onsets.ms)
     except CalibrationError as error:
-        err.print(str(error), markup=False)
-        return EXIT_FAIL
-    out.print(f"wrote audio.latency_ms: {value} to {args.config}", markup=False)
+        return _fail(err, EXIT_FAIL, str(error))
+    out.print(f"wrote audio.latency_ms: {value} to {args.config}")
     return EXIT_OK
 
 
@@ -396,31 +374,28 @@ def _learn(args: argparse.Namespace, config: Config, out: Console, err: Console)
     try:
         steps = learn.steps(config.tracks.count, args.actions, args.tracks)
     except learn.LearnError as error:
-        err.print(str(error), markup=False)
-        return EXIT_USAGE
+        return _fail(err, EXIT_USAGE, str(error))
     board = learn.Board.read(args.config, config)
     out.print(
-        f"looper learn: {args.config}; stomp each switch when asked (Ctrl-C: quit, write nothing)",
-        markup=False,
+        f"looper learn: {args.config}; stomp each switch when asked (Ctrl-C: quit, write nothing)"
     )
     try:
         with learn.Inputs(config.midi) as inputs:
             for text in learn.walk(steps, board, inputs, config.midi.debounce_ms):
-                out.print(text, markup=False)
+                out.print(text)
     except KeyboardInterrupt:
-        out.print(f"interrupted: nothing written to {args.config}", markup=False)
+        out.print(f"interrupted: nothing written to {args.config}")
         return EXIT_OK
     items = board.items()
     if not items:
-        out.print(f"nothing learned: {args.config} unchanged", markup=False)
+        out.print(f"nothing learned: {args.config} unchanged")
     elif args.print:
-        out.print(f"for the pedals list of {args.config} (not written):", markup=False)
-        out.print(learn.snippet(items), markup=False, end="")
+        out.print(f"for the pedals list of {args.config} (not written):")
+        out.print(learn.snippet(items), end="")
     else:
         try:
             learn.write(args.config, items)
         except learn.LearnError as error:
-            err.print(str(error), markup=False)
-            return EXIT_FAIL
-        out.print(f"wrote {len(items)} binding(s) to {args.config}", markup=False)
+            return _fail(err, EXIT_FAIL, str(error))
+        out.print(f"wrote {len(items)} binding(s) to {args.config}")
     return EXIT_OK

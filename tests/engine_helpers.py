@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.core.commands import Command
 from looper.core.engine import Engine
 from looper.core.messages import words

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from looper.errors import LooperError
 
-class PoolFull(Exception):
+
+class PoolFull(LooperError, MemoryError):
     """No page can be given without starving the history ring."""
 
 

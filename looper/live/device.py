@@ -6,15 +6,17 @@ import contextlib
 import ctypes
 import ctypes.util
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from looper.config.schema import Config
+from looper.errors import LooperError
 
 CLIENT_NAME = b"looper"
 
 
-class DeviceError(Exception):
+class DeviceError(LooperError, RuntimeError):
     """The device could not be opened; the text names it, lists the others, and the fix."""
 
 
@@ -32,17 +34,46 @@ def sounddevice() -> ModuleType:
         import sounddevice as sd
     except OSError as error:
         raise DeviceError(f"audio: PortAudio is not available ({error})") from None
-    return sd
+    module: ModuleType = sd  # untyped: no stubs
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One audio device, as `audio.input_device` / `audio.output_device` can name it."""
+
+    index: int
+    name: str
+    host_api: str
+    inputs: int  # channels
+    outputs: int
+    default: str  # "input", "output", "input, output" (the system's default) or ""
+
+
+def devices(sd: ModuleType) -> list[Device]:
+    """The devices PortAudio sees, for `looper devices` and for a device that failed to open."""
+    defaults: dict[str, int] = {}
+    for kind in ("input", "output"):
+        with contextlib.suppress(sd.PortAudioError):  # no default device of that kind
+            defaults[kind] = sd.query_devices(kind=kind)["index"]
+    apis = sd.query_hostapis()
+    return [
+        Device(
+            index=d["index"],
+            name=d["name"],
+            host_api=apis[d["hostapi"]]["name"],
+            inputs=d["max_input_channels"],
+            outputs=d["max_output_channels"],
+            default=", ".join(kind for kind, i in defaults.items() if i == d["index"]),
+        )
+        for d in sd.query_devices()
+    ]
 
 
 def device_list(sd: ModuleType) -> str:
-    rows = []
-    for i, d in enumerate(sd.query_devices()):
-        api = sd.query_hostapis(d["hostapi"])["name"]
-        rows.append(
-            f"  {i}: {d['name']} ({api}, {d['max_input_channels']} in, "
-            f"{d['max_output_channels']} out)"
-        )
+    rows = [
+        f"  {d.index}: {d.name} ({d.host_api}, {d.inputs} in, {d.outputs} out)" for d in devices(sd)
+    ]
     return "\n".join(rows) or "  (none: is the interface plugged in, is the audio server running?)"
 
 

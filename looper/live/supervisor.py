@@ -1,245 +1,35 @@
-"""Live on stage: the audio process, the MIDI process and the main process that supervises them.
+"""The main process of `looper run`: it starts the audio and MIDI processes and watches them.
 
-The audio process owns the sounddevice stream and the one Engine; its callback
-takes stamped commands from an in-process deque (a pump thread feeds it from
-the multiprocessing queue, so the callback makes no system call for them),
-renders the block, and records its own duration. Its main thread publishes a
-status snapshot about 30 times a second, outside the callback.
-
-The main process (a `Session`, driven by the CLI) starts both children,
-restarts the MIDI process if it dies, gathers the status and the lines to
-show, and shuts everything down.
+A `Session` (driven by the CLI) starts the audio process (`looper.live.audio`)
+and, once that runs, the MIDI process (`looper.midi.process`); it restarts the
+MIDI process if it dies, forwards what the pedal lights show, gathers the
+status and the lines to show, and shuts everything down. It prints nothing:
+each `tick` returns what the CLI draws.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import logging
 import multiprocessing as mp
-import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from types import TracebackType
 
 from looper.config.schema import Config
-from looper.core.commands import Save
-from looper.core.engine import Engine
-from looper.core.messages import Args, MessageCode, words
-from looper.core.settings import EngineSettings, latency_frames
-from looper.core.view import EngineView
-from looper.live.status import Status, TrackStatus
-from looper.sessions.store import Saver, SessionPlan
+from looper.core.messages import words
+from looper.live.audio import Failure, Ready, audio_process
+from looper.live.status import Status
+from looper.sessions.plan import SessionPlan
 
-log = logging.getLogger("looper.live.supervisor")
-
-PUBLISH_SECONDS = 1 / 30
-LOAD_WINDOW = 512  # callback durations kept for the median
-HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
-HIST_BINS = 10_000  # ...up to 100 ms, the last bin holding anything longer
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 0.8
 MIDI_QUICK_DEATH = 2.0  # seconds: a MIDI process dying sooner failed at start
 MIDI_RETRIES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """The audio process is running: what it opened."""
-
-    device: str
-    latency_ms: float
-    block: int
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """The audio process could not start; the text names the problem and the fix."""
-
-    text: str
-
-
-# ---- the audio process ------------------------------------------------------------
-
-
-class Callback:
-    """The realtime body: stamped commands in, engine, timing out. Allocates nothing that grows."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.engine: Engine | None = None  # attached once the stream's latency is known
-        self.rate = sample_rate
-        self.inbox: deque[tuple[Any, float]] = deque()
-        self.durations = np.zeros(LOAD_WINDOW, dtype=np.float64)
-        self.hist = np.zeros(HIST_BINS, dtype=np.int64)
-        self.count = 0
-        self.worst = 0.0
-        self.xruns = 0
-
-    def __call__(
-        self, indata: np.ndarray, outdata: np.ndarray, frames: int, when: Any, status: Any
-    ) -> None:
-        start = time.perf_counter()
-        if status:
-            self.xruns += 1
-        engine = self.engine
-        if engine is None:
-            outdata.fill(0.0)
-            return
-        if self.inbox:
-            now = time.monotonic()
-            while self.inbox:
-                command, stamp = self.inbox.popleft()
-                frame = engine.frame
-                engine.submit(command, frame, frame - round((now - stamp) * self.rate))
-        engine.process(indata, outdata)
-        spent = time.perf_counter() - start
-        self.durations[self.count % LOAD_WINDOW] = spent
-        self.hist[min(int(spent / HIST_STEP), HIST_BINS - 1)] += 1
-        self.count += 1
-        if spent > self.worst:
-            self.worst = spent
-
-
-def _pump(commands: Any, inbox: deque[tuple[Any, float]], stop: Any, saver: Saver) -> None:
-    """Move stamped commands from the process queue to the callback's deque.
-
-    `save` goes to the saver's thread instead: writing files has no place in the callback.
-    """
-    while not stop.is_set():
-        try:
-            item = commands.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        except (EOFError, OSError):
-            return
-        if isinstance(item[0], Save):
-            saver.ask()
-        else:
-            inbox.append(item)
-
-
-def _percentile(hist: np.ndarray, q: float) -> float:
-    """Seconds below which a fraction q of the callbacks so far finished (bin upper edge)."""
-    total = int(hist.sum())
-    if not total:
-        return 0.0
-    return (int(np.searchsorted(np.cumsum(hist), q * total)) + 1) * HIST_STEP
-
-
-def _rss_mb() -> float:
-    """Resident memory of this process, from /proc (Linux); 0 where unknown."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _snapshot(
-    cb: Callback,
-    view: EngineView,
-    block: int,
-    latency_ms: float,
-    said: list[str],
-    rss_start: float,
-    engine_said: list[tuple[int, MessageCode, Args]],
-) -> Status:
-    g = view.grid
-    frame = view.frame
-    tracks = tuple(
-        TrackStatus(
-            number=tr.number,
-            state=tr.state.value,
-            bars=tr.bars,
-            level=tr.level,
-            pending=tr.pending.word if tr.pending else None,
-            volume=tr.volume,
-            layers=tr.layers,
-        )
-        for tr in view.tracks()
-    )
-    n = min(cb.count, LOAD_WINDOW)
-    period = block / view.sample_rate
-    load = float(np.median(cb.durations[:n])) / period if n else 0.0
-    return Status(
-        frame=frame,
-        sample_rate=view.sample_rate,
-        bpm=g.bpm,
-        beats_per_bar=g.beats_per_bar,
-        bar=max(0, g.bar_index(frame)) + 1,
-        beat=g.beat_in_bar(frame) + 1,
-        tracks=tracks,
-        xruns=cb.xruns,
-        load=load,
-        load_max=cb.worst / period,
-        load_p99=_percentile(cb.hist, 0.99) / period,
-        load_p999=_percentile(cb.hist, 0.999) / period,
-        blocks=cb.count,
-        rss_mb=_rss_mb(),
-        rss_start_mb=rss_start,
-        latency_ms=latency_ms,
-        block=block,
-        messages=tuple(said),
-        engine_messages=tuple(engine_said),
-    )
-
-
-def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: SessionPlan) -> None:
-    """The audio child: open the stream, run the engine, publish status until `stop`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    out.cancel_join_thread()
-    from looper.live.device import DeviceError, device_name, open_stream
-
-    a = config.audio
-    cb = Callback(a.sample_rate)
-    try:
-        stream = open_stream(config, cb)
-    except DeviceError as error:
-        out.put(Failure(str(error)))
-        return
-    latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
-    try:
-        engine = Engine(EngineSettings.from_config(config, latency))
-        plan.restore(engine)  # the saved loops, before the stream starts
-    except ValueError as error:
-        stream.close()
-        out.put(Failure(str(error)))
-        return
-    cb.engine = engine
-    saver = Saver(engine, plan)
-    pump = threading.Thread(target=_pump, args=(commands, cb.inbox, stop, saver), daemon=True)
-    pump.start()
-    sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
-    gc.collect()
-    gc.freeze()
-    latency_ms = latency * 1000 / a.sample_rate
-    view = EngineView(engine)
-    rss_start = _rss_mb()
-    with stream:
-        name = device_name(stream)
-        out.put(Ready(name, latency_ms, a.block_size))
-        while not stop.wait(PUBLISH_SECONDS):
-            g = view.grid
-            engine_said = [
-                (max(0, g.bar_index(frame)) + 1, code, args)
-                for frame, code, args in view.take_messages()
-            ]
-            said = []
-            while saver.messages:
-                bar = max(0, view.grid.bar_index(view.frame)) + 1
-                said.append(f"bar {bar}: {saver.messages.popleft()}")
-            out.put(_snapshot(cb, view, a.block_size, latency_ms, said, rss_start, engine_said))
-
-
-# ---- the main process -------------------------------------------------------------
 
 
 class Session:
@@ -262,6 +52,17 @@ class Session:
         self.midi_text = "MIDI: starting"
         self.said: deque[str] = deque(maxlen=6)
         self.latest: Status | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
 
     def start(self) -> Ready | Failure:
         """Start the audio process, and the MIDI process once the audio runs."""
@@ -301,7 +102,9 @@ class Session:
 
     def tick(self) -> Tick:
         """What happened since the last tick: new lines, the status, or a fatal error."""
-        from looper.midi.process import Heard, LightsState, PortState, shown_by
+        from looper.midi.keepers import LightsState, PortState
+        from looper.midi.lights import shown_by
+        from looper.midi.process import Heard
 
         lines: list[str] = []
         with contextlib.suppress(queue.Empty):
@@ -378,3 +181,18 @@ class Tick:
     lines: list[str]  # to show once: MIDI port changes, stomps heard, engine messages
     status: Status | None  # the latest snapshot with the MIDI state and recent lines
     fatal: str | None  # the audio process died: the session is over
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C (SIGINT) and SIGTERM set while the block runs, instead of raising
+    in the middle of a draw; the previous handlers come back after it."""
+    stopping = threading.Event()
+    previous = {
+        s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stopping
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.core.commands import Backloop, Overdub
 from looper.core.engine import Engine
 from looper.core.grid import Grid

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from looper.config.schema import Config, load_config
+from looper.config import Config, load_config
 from looper.core.grid import Grid
 from looper.rig.harness import Harness, downbeats
 from looper.rig.jackserver import JackServer

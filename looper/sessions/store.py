@@ -1,29 +1,26 @@
-"""Sessions: a performance's loops and history on disk, and back at the next start.
+"""Sessions on disk: a performance's loops and history as files, and back at the next start.
 
 A session is a directory holding `session.yaml` (the manifest: tempo, meter,
 sample rate, channels and each saved track), each track's loop as
 `trackN.wav` and the last `audio.history_seconds` of input as `history.wav`,
 all 32-bit float WAV.
 
-Saving never runs in the audio callback. The audio process's pump thread hands
-each `save` to a `Saver` thread, which copies the loops and the history out of
-the page pool bar by bar while the callback keeps running (checking after each
-copy that the engine did not reuse the page meanwhile), then writes every
-file under a temporary name and renames them into place at the end, the
-manifest last, so a crash while writing leaves the previous session whole.
+Writing (`write_session`) takes a `Snapshot`, plain data: the copies out of a
+running engine are the saver's business (`looper.sessions.saver`), so this
+module knows files, not engines. Every file goes under a temporary name first
+and is renamed into place at the end, the manifest last, so a crash while
+writing leaves the previous session whole.
 
 Loading is pure: `read_session` checks everything against the config before
 any audio starts, so a damaged session stops the looper with a message naming
-the file, and nothing in it is overwritten.
+the file, and nothing in it is overwritten. What to do with a loaded session
+(its tempo, giving its loops to the engine) is `looper.sessions.plan`'s.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +32,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from looper.config.schema import Config
-from looper.core.engine import Engine
 from looper.core.grid import Grid
 from looper.core.settings import loop_bars_room, memory_seconds_needed
-from looper.core.view import EngineView
+from looper.errors import LooperError
 
 VERSION = 1
 MANIFEST = "session.yaml"
@@ -46,11 +42,10 @@ HISTORY = "history.wav"
 TMP_SUFFIX = ".looper-tmp"  # a file being written; never part of a session
 TRACK_FILE = re.compile(r"track\d+\.wav")
 STAMP = "%Y-%m-%d_%H-%M-%S"  # sessions/<STAMP>/ when no --session DIR is given
-RETRY_SECONDS = 0.005
 FIX = "restore it from a backup, or give --session another directory"
 
 
-class SessionError(Exception):
+class SessionError(LooperError, ValueError):
     """A session that cannot be loaded or written; one line per problem, each with its fix."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -94,184 +89,12 @@ class LoadedSession:
     loops: tuple[SavedLoop, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class SessionPlan:
-    """Where `save` writes and what to load at start: decided in the main process."""
-
-    directory: Path | None  # --session DIR: every save goes there
-    root: Path  # without it, each save makes root/<date_time>/
-    loaded: LoadedSession | None = None
-
-    def target(self, now: datetime) -> Path:
-        return self.directory if self.directory is not None else self.root / now.strftime(STAMP)
-
-    def restore(self, engine: Engine) -> None:
-        """Give each saved loop back to its track, stopped; before the stream starts."""
-        if self.loaded is not None:
-            for loop in self.loaded.loops:
-                engine.load_loop(loop.number - 1, loop.audio, loop.volume)
-
-    def describe(self, saving: bool) -> str:
-        """What this run does with sessions, for the performer at start.
-
-        `saving`: a pedal is bound to `save`.
-        """
-        save = "save writes it there" if saving else "no pedal is bound to save"
-        if self.loaded is not None:
-            loops = self.loaded.loops
-            numbers = ", ".join(str(loop.number) for loop in loops)
-            what = (
-                f"{_count(len(loops), 'loop')} (track {numbers}), stopped" if loops else "no loop"
-            )
-            return (
-                f"session {self.loaded.directory}, saved {self.loaded.created}: {what}; play or "
-                f"toggle starts a track on the next downbeat; {save}"
-            )
-        if self.directory is not None:
-            return f"session {self.directory}: new; {save}"
-        return f"save writes the session to {self.root / 'YYYY-MM-DD_hh-mm-ss'}"
-
-
-# ---- saving: the saver thread ------------------------------------------------------
-
-
-class Saver:
-    """Saves the session on its own thread when asked, so the callback never does the work.
-
-    The thread starts with the object and lives as long as the audio process.
-    """
-
-    def __init__(self, engine: Engine, plan: SessionPlan) -> None:
-        self.engine = engine
-        self.plan = plan
-        self.messages: deque[str] = deque(maxlen=16)  # for the status; the publisher drains it
-        self._asked = threading.Event()
-        threading.Thread(target=self._run, name="looper-saver", daemon=True).start()
-
-    def ask(self) -> None:
-        """One `save` stomp (from the pump thread); stomps during a save make one more save."""
-        self._asked.set()
-
-    def _run(self) -> None:
-        while True:
-            self._asked.wait()
-            self._asked.clear()
-            try:
-                text = self.save()
-            except Exception as error:  # a bug: say so, and keep saving at later stomps
-                text = f"session NOT saved: {error!r}"
-            self.messages.append(text)
-
-    def save(self) -> str:
-        """Write the session now; what happened, in words."""
-        now = datetime.now().astimezone()
-        directory = self.plan.target(now)
-        try:
-            snap = snapshot(self.engine)
-            write_session(directory, snap, now)
-        except SessionError as error:
-            return f"session NOT saved to {directory}: {error}"
-        except (OSError, sf.LibsndfileError) as error:
-            return f"session NOT saved to {directory}: {error} (is the disk full or read-only?)"
-        seconds = len(snap.history) / snap.sample_rate
-        notes = "".join(f"; {note}" for note in snap.notes)
-        return (
-            f"session saved to {directory} ({_count(len(snap.loops), 'loop')}, "
-            f"{seconds:.0f} s of history){notes}"
-        )
-
-
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """The noun counted, "1 loop" or "2 loops": words of the saver and the plan."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-# ---- saving: copies out of a running engine ----------------------------------------
-
-
-def snapshot(engine: Engine) -> Snapshot:
-    """Copy the loops and the history out of the engine, bar by bar, off the callback.
-
-    The callback may run between any two bytecodes of this function, so every
-    copy is checked afterwards against the engine's tables and taken again
-    (or, for history, dropped) if the engine reused a page during it.
-    """
-    view = EngineView(engine)
-    grid, pages = view.grid, view.pages
-    loops: list[SavedLoop] = []
-    notes: list[str] = []
-    for index in range(view.track_count):
-        loop = _copy_loop(view, index, pages)
-        if loop is not None:
-            loops.append(loop)
-            if loop.state == "overdubbing":
-                notes.append(f"track {loop.number} without its overdub pass in progress")
-    history = _copy_history(view, pages)
-    if view.grid is not grid:
-        raise SessionError(["the tempo changed while saving (that empties every track)"])
-    return Snapshot(
-        sample_rate=view.sample_rate,
-        bpm=grid.bpm,
-        beats_per_bar=grid.beats_per_bar,
-        bar=grid.bar,
-        channels=view.channels,
-        loops=tuple(loops),
-        history=history,
-        notes=tuple(notes),
-    )
-
-
-def _copy_loop(view: EngineView, index: int, pages: np.ndarray) -> SavedLoop | None:
-    """A copy of the track's loop once it holds still: not changed, no bar still arriving.
-
-    A loop's last bar can still be arriving for the latency after it was
-    captured; that is shorter than a bar, so waiting a bar and a second suffices.
-    """
-    deadline = time.monotonic() + view.grid.bar / view.sample_rate + 1.0
-    while True:
-        info = view.track(index)
-        state, volume = info.state.value, float(info.volume)
-        held = view.settled_pages(index)
-        if not held:
-            return None
-        if view.writing_page() not in held[:-1]:
-            audio = view.with_seam(_copy_pages(pages, held[:-1]), held[-1])
-            if view.settled_pages(index) == held:
-                return SavedLoop(index + 1, state, volume, audio)
-        if time.monotonic() > deadline:
-            raise SessionError([f"track {index + 1} kept changing while saving; save again"])
-        time.sleep(RETRY_SECONDS)
-
-
-def _copy_pages(pages: np.ndarray, held: list[int]) -> np.ndarray:
-    bar = pages.shape[1]
-    out = np.empty((len(held) * bar, pages.shape[2]), dtype=np.float32)
-    for i, page in enumerate(held):
-        np.copyto(out[i * bar : (i + 1) * bar], pages[page])  # releases the GIL
-        time.sleep(0)  # and let the callback's thread have it between bars
-    return out
-
-
-def _copy_history(view: EngineView, pages: np.ndarray) -> np.ndarray:
-    """The history's whole bars, oldest first; a bar the ring reused while copying is dropped.
-
-    The ring overwrites its oldest bar as each new bar begins, so only the
-    first bars can be lost, and only when a bar begins during the copy.
-    """
-    bars = view.history_bars()  # the bar being written is left out
-    bar = pages.shape[1]
-    out = np.empty((len(bars) * bar, pages.shape[2]), dtype=np.float32)
-    kept_from = 0
-    for i, k in enumerate(bars):
-        page = view.history_page(k)
-        if page >= 0:
-            np.copyto(out[i * bar : (i + 1) * bar], pages[page])
-        if page < 0 or view.history_page(k) != page:
-            kept_from = i + 1
-        time.sleep(0)
-    return out[kept_from * bar :]
-
-
-# ---- saving: files -----------------------------------------------------------------
+# ---- writing -----------------------------------------------------------------
 
 
 def write_session(directory: Path, snap: Snapshot, created: datetime) -> None:
@@ -565,6 +388,7 @@ def _check_wav(path: Path, m: _Manifest, problems: list[str]) -> int | None:
 
 
 def _read_wav(path: Path, frames: int, problems: list[str]) -> np.ndarray | None:
+    audio: np.ndarray  # soundfile has no types
     try:
         audio, _ = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
@@ -577,27 +401,3 @@ def _read_wav(path: Path, frames: int, problems: list[str]) -> np.ndarray | None
         problems.append(f"{path}: holds NaN or infinite samples; {FIX}")
         return None
     return audio
-
-
-def with_session_tempo(config: Config, loaded: LoadedSession) -> tuple[Config, str | None]:
-    """The config with the session's tempo and meter (its loops are whole bars of those).
-
-    The note says so when they differ from the config's clicktrack.
-    """
-    c = config.clicktrack
-    click = c.model_copy(update={"bpm": loaded.bpm, "beats_per_bar": loaded.beats_per_bar})
-    session_beat = Grid.from_bpm(loaded.sample_rate, loaded.bpm, loaded.beats_per_bar).beat
-    same = (
-        c.bpm != "auto"
-        and Grid.from_bpm(loaded.sample_rate, c.bpm, c.beats_per_bar).beat == session_beat
-        and c.beats_per_bar == loaded.beats_per_bar
-    )
-    note = None
-    if not same:
-        bpm = c.bpm if c.bpm == "auto" else f"{c.bpm:g}"
-        note = (
-            f"tempo {loaded.bpm:.2f} bpm, {loaded.beats_per_bar} beats a bar, from the session "
-            f"{loaded.directory} (the config's clicktrack says {bpm} bpm, {c.beats_per_bar}): "
-            "its loops are whole bars of it"
-        )
-    return config.model_copy(update={"clicktrack": click}), note

@@ -16,13 +16,13 @@ delay up to `MAX_LATENCY_S` without mistaking one click's echo for the next;
 each click is then located on its own, to report the spread and catch a
 measurement that is not one fixed delay.
 
-The finding (`find_onsets`) and the YAML edit (`write_latency`) are pure and
-tested without audio; `calibrate` is the part that opens the stream.
+The finding (`find_onsets`) is pure and tested without audio, as is the YAML edit
+behind `write_latency` (looper.config.edit.with_latency); `calibrate` is the part
+that opens the stream.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from looper.config.schema import Config, ConfigError, parse_config
+from looper.config import Config
+from looper.config.edit import EditError, with_latency, yaml_number
+from looper.errors import LooperError
 
 LEAD_S = 0.5  # silence first: the card settles (some unmute late), the cables get connected
 GAPS_S = (0.25, 0.27, 0.29, 0.26, 0.28)  # cycled: unequal, so echoes of other clicks never align
@@ -80,7 +82,8 @@ class Onsets:
     def latencies(self) -> np.ndarray:
         """The round trip of each click found, in frames."""
         hit = self.found >= 0
-        return self.found[hit] - self.emitted[hit]
+        late: np.ndarray = self.found[hit] - self.emitted[hit]  # numpy types the difference Any
+        return late
 
     @property
     def frames(self) -> int:
@@ -162,7 +165,7 @@ def advice(config: Config) -> str:
 # ---- the stream -------------------------------------------------------------------
 
 
-class CalibrationError(Exception):
+class CalibrationError(LooperError, RuntimeError):
     """The measurement could not run, or its result could not be written; the text says why."""
 
 
@@ -266,70 +269,21 @@ def save_plot(result: Calibration, path: Path) -> None:
     plt.close(fig)
 
 
-_SCALAR = re.compile(r"""( *)("[^"\n]*"|'[^'\n]*'|[^\s,}\]#]*)( *)""")
-
-
-def _set_scalar(line: str, col: int, value: str) -> str:
-    """`line` with the scalar at `col` replaced by `value`, a comment after it kept in place."""
-    match = _SCALAR.match(line, col)
-    assert match is not None  # the pattern matches the empty string too
-    rest = line[match.end() :]
-    pad = len(match.group(3))
-    if rest.startswith("#"):
-        pad = max(1, pad + match.end(2) - col - len(value))
-    return line[:col] + value + " " * pad + rest
-
-
 def write_latency(path: Path, ms: float) -> str:
     """Set audio.latency_ms in the YAML file and change nothing else; returns the value written.
 
-    ruamel.yaml's round-trip loader says where the key is, but its dumper drops a
-    comment after a flow-style pedal binding (configs/pedalboard.yaml has some)
-    and re-indents the file, so only the text of the value itself is edited. The
-    result is validated before it replaces the file: an odd layout is refused, never
-    broken.
+    The file is edited as text (looper.config.edit says why); a layout the edit cannot
+    place the key in is refused, and the file left as it was.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    value = f"{ms:.4f}".rstrip("0").rstrip(".")
+    value = yaml_number(ms)
     try:
         text = path.read_bytes().decode("utf-8")
-        data = YAML().load(text)  # round-trip mode: every key knows its line and column
-    except (OSError, UnicodeDecodeError, YAMLError) as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise CalibrationError(f"{path}: cannot read it to set audio.latency_ms: {error}") from None
-    lines = text.split("\n")
-    audio = data.get("audio") if isinstance(data, dict) else None
-    if isinstance(audio, dict) and "latency_ms" in audio:
-        line, col = audio.lc.value("latency_ms")
-        lines[line] = _set_scalar(lines[line], col, value)
-    elif isinstance(audio, dict) and audio.fa.flow_style() is not False:  # {...}, maybe empty
-        line, col = data.lc.value("audio")
-        after = lines[line][col + 1 :]
-        lines[line] = (
-            lines[line][: col + 1] + f"latency_ms: {value}" + (", " if audio else "") + after
-        )
-    elif isinstance(audio, dict):  # a block mapping: the key goes first, indented like the rest
-        indent = audio.lc.key(next(iter(audio)))[1]
-        lines.insert(data.lc.key("audio")[0] + 1, " " * indent + f"latency_ms: {value}")
-    elif isinstance(data, dict) and "audio" in data:  # an empty `audio:` section
-        line, col = data.lc.key("audio")
-        colon = lines[line].find(":", col) + 1  # not found: 0, and the check below refuses
-        lines[line] = _set_scalar(lines[line], colon, f" {{latency_ms: {value}}}")
-    else:  # no audio section: a new one at the end
-        if lines[-1]:
-            lines.append("")
-        lines[-1:] = ["audio:", f"  latency_ms: {value}", ""]
-    new = "\n".join(lines)
     try:
-        placed = parse_config(new, str(path)).audio.latency_ms == float(value)
-    except ConfigError:
-        placed = False
-    if not placed:
-        raise CalibrationError(
-            f"{path}: could not place audio.latency_ms in this file's layout; it is unchanged. "
-            f"Set `latency_ms: {value}` under `audio:` by hand."
-        )
+        new = with_latency(text, value)
+    except EditError as error:
+        raise CalibrationError(f"{path}: {error}") from None
     try:
         path.write_bytes(new.encode("utf-8"))
     except OSError as error:

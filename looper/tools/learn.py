@@ -3,15 +3,13 @@
 `looper learn` walks a short list of steps (an action, its track, its gesture), takes
 the first press heard for each, and appends the bindings to the file's `pedals` list.
 The parts that need no MIDI are plain functions: the steps, what a raw message presses,
-conflicts with the bindings already there, the new YAML text. `Inputs` reads the
+conflicts with the bindings already there, the new items as YAML. `Inputs` reads the
 footswitch and the terminal in parallel and `walk` runs the questions; cli.py prints.
 
-The file is edited as text, not loaded and dumped again: ruamel.yaml's round trip
-(0.19) drops a full-line comment between two flow-style list items when the second has
-a comment of its own (as in configs/pedalboard.yaml), and re-indents mappings to its own
-style. The new items go after the last item of `pedals` and the comments indented
-under it, found with the same parser `load_config` uses, so every byte already there
-stays; the written file is then checked with `load_config`, and put back if it fails.
+The file is edited as text (looper.config.edit says why, and how): the new items go
+after the last item of `pedals` and the comments indented under it, so every byte
+already there stays; the written file is then checked with `load_config`, and put
+back if it fails.
 """
 
 from __future__ import annotations
@@ -25,13 +23,36 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import mido
-import yaml
 
-from looper.config.schema import Config, ConfigError, Midi, load_config
+from looper.config import Config, ConfigError, Midi, load_config
+from looper.config.edit import EditError, item_lines, snippet, with_items
 from looper.core.bindings import Gesture, MessageKind
 from looper.core.commands import ACTIONS, CONTINUOUS, TRACK_ACTIONS
+from looper.errors import LooperError
 from looper.midi.gestures import CC_PRESS_THRESHOLD, PROGRAM_GESTURES
-from looper.midi.process import PortState, stamped
+from looper.midi.keepers import PortState
+from looper.midi.process import stamped
+
+__all__ = [
+    "DEFAULT_ACTIONS",
+    "HOLD_ACTIONS",
+    "LEARNABLE",
+    "Board",
+    "Input",
+    "Inputs",
+    "LearnError",
+    "Source",
+    "Step",
+    "Stomp",
+    "Switch",
+    "Track",
+    "item",
+    "pressed",
+    "snippet",  # from config.edit: what `looper learn --print` shows, beside the rest of learn
+    "steps",
+    "walk",
+    "write",
+]
 
 #: What a bare `looper learn` asks for: each track's actions, then the board's.
 DEFAULT_ACTIONS = ("backloop", "record", "overdub", "undo", "reset", "tap_tempo")
@@ -43,7 +64,7 @@ LEARNABLE = tuple(name for name in ACTIONS if name not in CONTINUOUS and name !=
 Track = int | Literal["all"] | None
 
 
-class LearnError(Exception):
+class LearnError(LooperError, RuntimeError):
     """What stops learn before or instead of writing, in words for the performer."""
 
 
@@ -130,22 +151,6 @@ def pressed(data: Sequence[int], channel: int | None) -> Switch | None:
     return None
 
 
-def _pedals(text: str) -> tuple[yaml.Node, yaml.Node] | None:
-    """The `pedals` key and value nodes of a config's text, with their positions."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if not isinstance(root, yaml.MappingNode):
-        return None
-    return next(((k, v) for k, v in root.value if k.value == "pedals"), None)
-
-
-def _item_lines(text: str) -> list[int]:
-    """The line (from 1) each `pedals` item starts on."""
-    found = _pedals(text)
-    if found is None or not isinstance(found[1], yaml.SequenceNode):
-        return []
-    return [item.start_mark.line + 1 for item in found[1].value]
-
-
 class Board:
     """The bindings in the file and those learned so far: what a new one would clash with."""
 
@@ -154,7 +159,7 @@ class Board:
         self.learned: list[tuple[Step, Switch]] = []
         self._bound: dict[tuple[Switch, Gesture], str] = {}
         self._pedal: dict[int, str] = {}  # cc number -> the expression pedal's binding
-        lines = _item_lines(text)
+        lines = item_lines(text)
         for pedal, binding, line in zip(config.pedals, config.bindings(), lines, strict=True):
             switch = Switch(binding.kind, binding.number)
             what = f"{_what(pedal.action, pedal.track)} at line {line}"
@@ -202,58 +207,6 @@ def item(step: Step, switch: Switch) -> str:
     return "{" + ", ".join(f"{key}: {value}" for key, value in keys.items()) + "}"
 
 
-def snippet(items: Sequence[str]) -> str:
-    """The items as a `pedals` list, to paste into a config."""
-    return "pedals:\n" + "".join(f"  - {entry}\n" for entry in items)
-
-
-def _insert(lines: list[str], at: int, new: list[str]) -> str:
-    """`lines` with `new` inserted before line `at` (from 0), as text."""
-    if at > 0 and not lines[at - 1].endswith("\n"):
-        lines[at - 1] += "\n"
-    return "".join(lines[:at] + new + lines[at:])
-
-
-def _after_last_item(lines: list[str], start: int, dash: int, key: int) -> int:
-    """The line after a block list's last item (starting on line `start`, its '-' in
-    column `dash`) and the comments indented more than its key (in column `key`)."""
-    end = start + 1
-    for index in range(start + 1, len(lines)):
-        stripped = lines[index].strip()
-        indent = len(lines[index]) - len(lines[index].lstrip())
-        if not stripped:
-            continue
-        if indent <= dash and not (indent > key and stripped.startswith("#")):
-            break
-        end = index + 1
-    return end
-
-
-def with_items(text: str, items: Sequence[str]) -> str:
-    """`text` with `items` appended to its `pedals` list (made if missing), every
-    character already there kept."""
-    found = _pedals(text)
-    if found is None:
-        separator = "\n" if text and not text.endswith("\n") else ""
-        return text + separator + snippet(items)
-    key, value = found
-    if isinstance(value, yaml.SequenceNode) and value.value and value.flow_style:
-        raise LearnError(
-            f"{value.start_mark.line + 1}: pedals: found a [...] list; allowed: one '- ' item "
-            "a line, which learn can add to (or use --print and paste)"
-        )
-    if isinstance(value, yaml.SequenceNode) and value.value:
-        dash = value.start_mark.column
-        lines = text.splitlines(keepends=True)
-        at = _after_last_item(lines, value.value[-1].start_mark.line, dash, key.start_mark.column)
-        return _insert(lines, at, [" " * dash + f"- {entry}\n" for entry in items])
-    # null, nothing or []: the list goes under the key instead
-    start = len(text[: value.start_mark.index].rstrip(" "))
-    lines = (text[:start] + text[value.end_mark.index :]).splitlines(keepends=True)
-    indent = " " * (key.start_mark.column + 2)
-    return _insert(lines, value.start_mark.line + 1, [f"{indent}- {entry}\n" for entry in items])
-
-
 def write(path: Path, items: Sequence[str]) -> None:
     """Append `items` to the file's `pedals`, then read it back as the looper will: if
     that fails, the file is put back as it was, and LearnError says why."""
@@ -264,7 +217,7 @@ def write(path: Path, items: Sequence[str]) -> None:
         path.write_text(text, encoding="utf-8", newline=newline)
     except OSError as error:
         raise LearnError(f"{path}: cannot update it ({error.strerror}); nothing written") from None
-    except LearnError as error:
+    except EditError as error:
         raise LearnError(f"{path}:{error}; nothing written") from None
     try:
         load_config(path)

@@ -22,12 +22,13 @@ from looper.core.engine import MESSAGES_KEPT, Engine
 from looper.core.messages import words
 from looper.core.settings import EngineSettings, latency_frames
 from looper.core.view import EngineView
+from looper.errors import LooperError
 from looper.midi.gestures import Fired, Mapper
 
 RENDER_BLOCK = 4096
 
 
-class RenderError(Exception):
+class RenderError(LooperError, ValueError):
     """A problem with the files given; the message names it and the fix."""
 
 
@@ -133,6 +134,7 @@ def render(
         engine = Engine(settings)
     except ValueError as error:
         raise RenderError(str(error)) from None
+    view = EngineView(engine)
     said: deque[tuple[int, str]] = deque(maxlen=MESSAGES_KEPT)
     for event in events:
         if isinstance(event.command, Save):  # sessions are the live looper's; stems are here
@@ -140,7 +142,6 @@ def render(
         else:
             engine.submit(event.command, event.frame, event.stamp)
 
-    view = EngineView(engine)
     n = len(audio)
     out = np.zeros((n, settings.out_channels), dtype=np.float32)
     for i in range(0, n, RENDER_BLOCK):

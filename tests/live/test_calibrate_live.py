@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_calibrate import LOOPER, RATE
 
-from looper.config.schema import load_config
+from looper.config import load_config
 from looper.rig.harness import Harness, open_client
 from looper.rig.jackserver import JackServer
 

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING
 
 import pytest
 
-from looper.config.schema import load_config
+from looper.config import load_config
 
 if TYPE_CHECKING:
     from looper.rig.harness import Harness

@@ -33,21 +33,13 @@ from typing import TYPE_CHECKING
 import mido
 import pytest
 
-from looper.config.schema import Config, Pedal, parse_config
+from looper.config import Config, Pedal, parse_config
 from looper.core.commands import Backloop, ClickVolume, Command, Mute, Play, Reset
+from looper.midi.backend import BACKENDS
 from looper.midi.gestures import Fired
-from looper.midi.process import (
-    BACKENDS,
-    Heard,
-    PortState,
-    choose_port,
-    describe,
-    message_text,
-    midi_process,
-    no_match_text,
-    stable_name,
-    watch,
-)
+from looper.midi.keepers import PortState
+from looper.midi.ports import choose_port, no_match_text, stable_name
+from looper.midi.process import Heard, describe, message_text, midi_process, watch
 
 if TYPE_CHECKING:
     from looper.rig.harness import Harness

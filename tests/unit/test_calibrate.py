@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from looper.config.schema import load_config
+from looper.config import load_config
 from looper.tools.calibrate import (
     Calibration,
     CalibrationError,

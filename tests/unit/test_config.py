@@ -10,7 +10,7 @@ from textwrap import dedent
 import pytest
 from pydantic import ValidationError
 
-from looper.config.schema import Config, ConfigError, Problem, load_config, parse_config
+from looper.config import Config, ConfigError, Problem, load_config, parse_config
 from looper.core.bindings import Binding, MidiTiming
 from looper.core.commands import (
     Backloop,

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from looper.config.schema import load_config, parse_config
-from looper.midi.process import PortState
+from looper.config import load_config, parse_config
+from looper.config.edit import with_items
+from looper.midi.keepers import PortState
 from looper.tools.learn import (
     Board,
     Input,
@@ -26,7 +27,6 @@ from looper.tools.learn import (
     pressed,
     steps,
     walk,
-    with_items,
     write,
 )
 

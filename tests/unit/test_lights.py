@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.live.status import Status, TrackStatus
-from looper.midi.process import Lights, device_port, lights_of, shown_by
+from looper.midi.lights import Lights, lights_of, shown_by
+from looper.midi.ports import device_port
 
 if TYPE_CHECKING:  # the JACK modules load in the fixtures: the pure tests run without libjack
     pass

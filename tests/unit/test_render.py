@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from looper.cli import main
-from looper.config.schema import parse_config
+from looper.config import parse_config
 from looper.core.commands import Backloop, Undo
 from looper.tools.render import read_midi, render
 

@@ -22,21 +22,15 @@ import soundfile as sf
 import yaml
 
 from looper.cli import main
-from looper.config.schema import Config, parse_config
+from looper.config import Config, parse_config
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
 from looper.core.engine import Engine
 from looper.core.settings import EngineSettings
 from looper.core.tracks import State
-from looper.live.supervisor import _pump
-from looper.sessions.store import (
-    Saver,
-    SessionError,
-    SessionPlan,
-    read_session,
-    snapshot,
-    with_session_tempo,
-    write_session,
-)
+from looper.live.audio import _pump
+from looper.sessions.plan import SessionPlan, with_session_tempo
+from looper.sessions.saver import Saver, snapshot
+from looper.sessions.store import SessionError, read_session, write_session
 
 RATE = 8000
 BAR = 8000  # 240 bpm in 4/4 at 8 kHz: a beat is 2000 frames

@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from looper.live.status import Status, TrackStatus, changes, line, screen
+from looper.live.screen import changes, line, screen
+from looper.live.status import Status, TrackStatus
 
 
 def track(number: int, state: str = "empty", **kw: object) -> TrackStatus:

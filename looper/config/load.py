@@ -1,0 +1,110 @@
+"""The entry points: config text or a config file -> a `Config`, or a `ConfigError`.
+
+`parse_config` runs the three passes in order (looper.config.lines, the field checks
+of looper.config.schema, looper.config.rules) and raises once, with every problem
+found; it is also the way to build a `Config` from values written in Python (a
+test, a tool): give it the YAML text, so that no second path around the checks
+exists. `load_config` adds what can go wrong before there is text: no file, an
+unreadable one, bytes that are not UTF-8.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from looper.config.checks import unknown_key, validate
+from looper.config.lines import ConfigError, LineLoader, Problem, Report, show, yaml_problem
+from looper.config.rules import check_clicktrack, check_midi, check_pedals
+from looper.config.schema import Audio, Clicktrack, Config, Midi, Pedal, Tracks
+
+__all__ = ["load_config", "parse_config"]
+
+
+def _pedals(data: object, report: Report) -> dict[int, Pedal]:
+    """The items of `pedals` that pass their field checks, by index in the file."""
+    if data is None:
+        return {}
+    if not isinstance(data, list):
+        report(
+            ("pedals",),
+            f"found {show(data)}; allowed: a list of bindings, each item starting with '- '",
+        )
+        return {}
+    valid = {i: validate(Pedal, item, ("pedals", i), report) for i, item in enumerate(data)}
+    return {i: pedal for i, pedal in valid.items() if pedal is not None}
+
+
+def parse_config(text: str, filename: str) -> Config:
+    """Validate config text; `filename` is only used in the problems reported."""
+    try:
+        loader = LineLoader(text)
+        data = loader.load_with_lines()
+    except yaml.YAMLError as error:
+        raise ConfigError([yaml_problem(error, text, filename)]) from None
+
+    report = Report(filename, loader.lines)
+    for loc, first_line, line in loader.duplicates:
+        report(
+            loc,
+            f"found the key {show(loc[-1])} again (first at line {first_line}); allowed: "
+            "each key once",
+            line,
+        )
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        report(
+            (),
+            f"found {show(data)}; allowed: a mapping with the sections "
+            + ", ".join(Config.model_fields),
+        )
+        raise ConfigError(report.problems)
+    for key in data:
+        if key not in Config.model_fields:
+            report((key,), unknown_key(key, Config.model_fields))
+
+    audio = validate(Audio, data.get("audio"), ("audio",), report)
+    clicktrack = validate(Clicktrack, data.get("clicktrack"), ("clicktrack",), report)
+    tracks = validate(Tracks, data.get("tracks"), ("tracks",), report)
+    midi = validate(Midi, data.get("midi"), ("midi",), report)
+    pedals = _pedals(data.get("pedals"), report)
+
+    if midi is not None:
+        check_midi(midi, report)
+    if clicktrack is not None:
+        check_clicktrack(clicktrack, report)
+    check_pedals(pedals, tracks.count if tracks is not None else None, report)
+
+    # A section is None only after a problem was reported: the checks below are for mypy.
+    if report.problems or audio is None or clicktrack is None or tracks is None or midi is None:
+        raise report.error()
+    return Config(
+        audio=audio, clicktrack=clicktrack, tracks=tracks, midi=midi, pedals=tuple(pedals.values())
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; an unreadable file is a ConfigError too."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(name, None, "", "found no such file; allowed: a path to a YAML file")]
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            [Problem(name, None, "", f"found {error.strerror}; allowed: a readable YAML file")]
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        message = (
+            f"found the byte 0x{raw[error.start]:02x}, which is not UTF-8; allowed: UTF-8 text"
+        )
+        raise ConfigError([Problem(name, line, "", message)]) from None
+    return parse_config(text, name)

@@ -1,0 +1,174 @@
+"""Pass 3: the rules that span keys or sections, run on what passed the field checks.
+
+A pydantic model checks one section or one pedal at a time, so that a mistake in
+one never hides the mistakes in the others; what only shows when keys are read
+together lives here: timings that make a gesture unplayable, a count-in without a
+tempo, the arguments each action takes, tracks within `tracks.count`, one binding
+per message and gesture, one use per cc, a light that needs a track. Each rule
+reports and carries on, so the performer sees every problem in one go. The
+arguments an action takes come from its command's fields (schema.ARGS), never
+from a list of their own.
+"""
+
+from __future__ import annotations
+
+from looper.config.checks import MAX_BPM, MIN_BPM, is_number, unknown_key
+from looper.config.lines import Loc, Report, show
+from looper.config.schema import ARGS, DEFAULT_LIGHTS, MESSAGE_KINDS, Clicktrack, Midi, Pedal
+from looper.core.bindings import MessageKind
+from looper.core.commands import CONTINUOUS, TRACK_ACTIONS
+
+__all__ = ["check_clicktrack", "check_midi", "check_pedals"]
+
+
+def check_midi(midi: Midi, report: Report) -> None:
+    """Timings that would make a gesture impossible to play."""
+    if midi.debounce_ms >= midi.double_ms:
+        report(
+            ("midi", "debounce_ms"),
+            f"found {midi.debounce_ms:g}, not below double_ms ({midi.double_ms:g}); allowed: "
+            "less than double_ms (else the second press of a double is dropped as a bounce)",
+        )
+
+
+def check_clicktrack(click: Clicktrack, report: Report) -> None:
+    """A count-in is counted at a tempo, so it cannot wait for one to be tapped."""
+    if click.bpm == "auto" and click.count_in_bars:
+        report(
+            ("clicktrack", "count_in_bars"),
+            f"found {click.count_in_bars} with bpm: auto; allowed: 0 (a count-in needs a tempo: "
+            "set clicktrack.bpm to a number)",
+        )
+
+
+def _check_feedback(at: Loc, pedal: Pedal, report: Report) -> None:
+    """A light shows one track's state: it needs a track, one message, known states."""
+    fb = pedal.feedback
+    if fb is None:
+        return
+    where = (*at, "feedback")
+    if (fb.note is None) == (fb.cc is None):
+        found = "both note and cc" if fb.note is not None else "neither note nor cc"
+        report(where, f"found {found}; allowed: exactly one of note, cc (what the light receives)")
+    if not isinstance(pedal.track, int):
+        report(
+            where,
+            "found feedback without a track number; allowed: feedback on a binding "
+            "with a track (the light shows that track's state)",
+        )
+    for state, value in fb.values.items():
+        if state not in DEFAULT_LIGHTS:
+            report((*where, "values", state), unknown_key(state, DEFAULT_LIGHTS))
+        elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 127:
+            report((*where, "values", state), f"found {show(value)}; allowed: 0 to 127")
+
+
+def _check_arguments(at: Loc, pedal: Pedal, track_count: int | None, report: Report) -> None:
+    """The arguments the pedal's action takes, each in its range."""
+    action = pedal.action
+    takes = ARGS[action]
+    for arg in ("track", "bars", "value"):
+        if getattr(pedal, arg) is not None and arg not in takes:
+            allowed = ", ".join(takes) if takes else "no arguments"
+            report((*at, arg), f"found {arg}, which {action} does not take; allowed: {allowed}")
+
+    tracks = f"a track number from 1 to {track_count}" if track_count else "a track number"
+    if action in TRACK_ACTIONS and action != "reset":
+        if pedal.track is None:
+            report((*at, "track"), f"found no track for {action}; allowed: {tracks}")
+        elif pedal.track == "all":
+            report((*at, "track"), f"found 'all'; allowed: {tracks} ('all' is for reset only)")
+    in_range = not track_count or not isinstance(pedal.track, int) or pedal.track <= track_count
+    if "track" in takes and not in_range:
+        report(
+            (*at, "track"),
+            f"found {pedal.track}; allowed: {tracks} (tracks.count is {track_count})",
+        )
+
+    if action == "tempo" and not is_number(pedal.value, MIN_BPM, MAX_BPM):
+        found = "no value" if pedal.value is None else f"{pedal.value:g}"
+        report(
+            (*at, "value"),
+            f"found {found} for tempo; allowed: a tempo from {MIN_BPM} to {MAX_BPM} bpm",
+        )
+    if action in CONTINUOUS and pedal.value is not None and not is_number(pedal.value, 0, 1):
+        report(
+            (*at, "value"),
+            f"found {pedal.value:g}; allowed: a volume from 0.0 to 1.0, or no value to follow a cc",
+        )
+
+
+def _check_message(at: Loc, pedal: Pedal, report: Report) -> MessageKind | None:
+    """The one message the pedal binds, and the gestures it can make; its kind, if one."""
+    action = pedal.action
+    kinds = [k for k in MESSAGE_KINDS if getattr(pedal, k) is not None]
+    if len(kinds) != 1:
+        found = "none of note, cc, program" if not kinds else " and ".join(kinds)
+        report(
+            at if not kinds else (*at, kinds[1]),
+            f"found {found}; allowed: exactly one of note, cc, program",
+        )
+        return None
+    kind = kinds[0]
+    if pedal.continuous and kind != "cc":
+        report(
+            (*at, kind),
+            f"found {kind} {getattr(pedal, kind)} for {action} without a value; allowed: a cc "
+            "(the pedal's position sets the volume), or a fixed value from 0.0 to 1.0",
+        )
+    elif pedal.continuous and pedal.gesture != "press":
+        report(
+            (*at, "gesture"),
+            f"found {pedal.gesture!r} for {action} following a cc; allowed: press (the default), "
+            "or a fixed value with any gesture",
+        )
+    if kind == "program" and pedal.gesture in ("release", "hold"):
+        report(
+            (*at, "gesture"),
+            f"found {pedal.gesture!r} on a program change; allowed: press, double "
+            "(a program change has no release)",
+        )
+    return kind
+
+
+_CC_USE = {True: "a continuous control", False: "a switch"}
+
+
+def check_pedals(pedals: dict[int, Pedal], track_count: int | None, report: Report) -> None:
+    """Per-pedal rules, then one binding per message and gesture, one use per cc.
+
+    `pedals` are those that passed their field checks, by index in the file;
+    `track_count` is None when the tracks section itself was invalid.
+    """
+    first: dict[tuple[str, int, str], int] = {}  # (kind, number, gesture) -> pedal index
+    cc_use: dict[int, tuple[bool, int]] = {}  # cc number -> (continuous, pedal index)
+    for i, pedal in pedals.items():
+        at = ("pedals", i)
+        _check_feedback(at, pedal, report)
+        _check_arguments(at, pedal, track_count, report)
+        kind = _check_message(at, pedal, report)
+        if kind is None:
+            continue
+        number = getattr(pedal, kind)
+        where = (*at, kind)
+        key = (kind, number, pedal.gesture)
+        if key in first:
+            j = first[key]
+            report(
+                where,
+                f"found {kind} {number} {pedal.gesture} again (already bound at line "
+                f"{report.line(('pedals', j))}, pedals[{j}]); allowed: one binding per message "
+                "and gesture",
+            )
+            continue
+        first[key] = i
+        if kind != "cc":
+            continue
+        continuous, j = cc_use.setdefault(number, (pedal.continuous, i))
+        if continuous != pedal.continuous:
+            report(
+                where,
+                f"found cc {number} used as {_CC_USE[pedal.continuous]} here and as "
+                f"{_CC_USE[continuous]} at line {report.line(('pedals', j))} (pedals[{j}]); "
+                "allowed: one use per cc",
+            )
