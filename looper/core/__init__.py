@@ -7,7 +7,7 @@ drive the same `Engine.process`.
 The rooms, in the order a command travels:
 
 - commands, bindings: what a pedal asks, and which pedal asks it.
-- tracks: `State`, `Action`, the transition table, and `Track` with its layer tables.
+- tracks: `State`, `Action` and the transition table; track: `Track` with its layer tables.
 - engine: submit and process; the block cut into segments at every frame where
   something changes; the events at a frame; the history write and the click.
 - actions: each Action's code, `ask_*` when its command arrives, `fire_*` at its frame.

@@ -22,7 +22,8 @@ from looper.core.messages import COMMAND_CODES, STATE_CODES, MessageCode
 from looper.core.playback import fade, latch, sound
 from looper.core.recording import begin_dub, clear, end_dub, take
 from looper.core.tempo import begin_first_loop, close_first_loop, count_in, end_linear
-from looper.core.tracks import TRANSITIONS, Action, Pending, State, Track
+from looper.core.track import Track
+from looper.core.tracks import TRANSITIONS, Action, Pending, State
 
 if TYPE_CHECKING:
     from looper.core.engine import Engine
@@ -114,8 +115,7 @@ def fire_arm(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     tr.state_before_rec = State.EMPTY if before is State.WAITING else before
     if tr.has_loop:
         fade(e, tr, t, 0.0)
-    tr.rec_bar = e.grid.bar_index(pending.bar)
-    tr.rec_count = 0
+    tr.start_recording(e.grid.bar_index(pending.bar))
     tr.dubbing = False
     for k in range(tr.rec_bar, e.ring.last_bar + 1):
         tr.record(e.ring.page(k))
@@ -241,8 +241,8 @@ def ask_undo(e: Engine, tr: Track, command: Command, p: int) -> None:
         tr.pop_layer()  # the pass in progress is dropped, not kept for redo
         tr.state = State.PLAYING
     else:
-        tr.top -= 1
-    if tr.top < 0:
+        tr.undo_layer()
+    if not tr.has_loop:
         tr.state = State.EMPTY
         tr.env_from = tr.env_to = 0.0
     else:
@@ -250,10 +250,10 @@ def ask_undo(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 
 def ask_redo(e: Engine, tr: Track, command: Command, p: int) -> None:
-    if tr.top + 1 >= tr.count:
+    if not tr.can_redo:
         e.say(MessageCode.NOTHING_TO_REDO, tr.index + 1)
         return
-    tr.top += 1
+    tr.redo_layer()
     if tr.state is State.EMPTY:
         tr.state = State.PLAYING
         sound(e, tr, e.frame)

@@ -46,7 +46,8 @@ from looper.core.playback import click_sounds, fade, latch, play
 from looper.core.recording import clear, dub_bar, take
 from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
 from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, tap
-from looper.core.tracks import Action, Pending, State, Track
+from looper.core.track import Track
+from looper.core.tracks import Action, Pending, State
 
 SOUNDING = (State.PLAYING, State.OVERDUBBING, State.MUTED, State.STOPPED, State.RECORDING)
 #: Messages the outbox keeps until read; older ones go (the status shows the last few).

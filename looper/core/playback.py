@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from looper.core.tracks import Track
+from looper.core.track import Track
 
 if TYPE_CHECKING:
     from looper.core.engine import Engine

@@ -18,7 +18,8 @@ import numpy as np
 from looper.core.messages import MessageCode
 from looper.core.playback import sound
 from looper.core.tempo import FAR, end_linear
-from looper.core.tracks import State, Track
+from looper.core.track import Track
+from looper.core.tracks import State
 
 if TYPE_CHECKING:
     from looper.core.engine import Engine

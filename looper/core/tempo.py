@@ -20,7 +20,8 @@ from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
 from looper.core.messages import MessageCode
 from looper.core.settings import ring_slots
-from looper.core.tracks import State, Track
+from looper.core.track import Track
+from looper.core.tracks import State
 
 if TYPE_CHECKING:
     from looper.core.engine import Engine
@@ -92,7 +93,7 @@ def begin_first_loop(e: Engine, tr: Track, p: int) -> None:
     e.linear_from = max(p, e.frame - e.latency)
     e.linear_until = e.linear_from + len(e.linear)
     tr.state_before_rec = State.EMPTY
-    tr.rec_count = 0
+    tr.start_recording(0)  # bar 0 of the grid the loop's length will set
     tr.state = State.RECORDING
 
 
@@ -118,7 +119,6 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
     for _ in range(n):
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
-    tr.rec_bar = 0
     end = start + n * grid.bar
     e.linear_until = end
     e.tempo_known = True

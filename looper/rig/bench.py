@@ -48,7 +48,8 @@ from looper.core.commands import Backloop, Overdub
 from looper.core.engine import Engine
 from looper.core.grid import Grid
 from looper.core.settings import EngineSettings
-from looper.core.tracks import MAX_LAYERS, State
+from looper.core.track import MAX_LAYERS
+from looper.core.tracks import State
 from looper.core.view import EngineView
 from looper.tools.render import RENDER_BLOCK
 

@@ -28,7 +28,8 @@ from looper.core.commands import (
     Undo,
 )
 from looper.core.playback import click_sounds
-from looper.core.tracks import MAX_LAYERS, State
+from looper.core.track import MAX_LAYERS
+from looper.core.tracks import State
 from looper.core.view import EngineView
 
 
