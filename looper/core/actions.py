@@ -39,10 +39,8 @@ def track_command(e: Engine, tr: Track, command: Command, p: int) -> None:
         return
     action = TRANSITIONS.get((tr.state, type(command)))
     if action is None:
-        e.say(
-            MessageCode.DOES_NOTHING, tr.index + 1, COMMAND_CODES[type(command)],
-            STATE_CODES[tr.state],
-        )  # fmt: skip
+        what, state = COMMAND_CODES[type(command)], STATE_CODES[tr.state]
+        e.say(MessageCode.DOES_NOTHING, tr.index + 1, what, state)
         return
     ASK[action](e, tr, command, p)
 
@@ -58,9 +56,13 @@ def cancel_pending(e: Engine, tr: Track) -> None:
         tr.state = State.EMPTY
 
 
-def schedule(e: Engine, tr: Track, action: Action, frame: int, command: Command, bar: int,
-             bars: int = 0) -> None:  # fmt: skip
-    """Run the action now if its frame has come, else keep it waiting."""
+def schedule(
+    e: Engine, tr: Track, action: Action, frame: int, command: Command, bar: int, bars: int = 0
+) -> None:
+    """Run the action now if its frame has come, else keep it waiting.
+
+    `bar`: the downbeat (a frame) a record or overdub start/end snapped to; `bars`: how
+    many bars a capture takes."""
     pending = Pending(action, frame, command, bar, bars)
     if frame <= e.frame:
         FIRE[action](e, tr, pending, e.frame)

@@ -69,11 +69,11 @@ COMMAND_CODES: dict[type, int] = {cls: i for i, cls in enumerate(TRACK_COMMANDS)
 def words(code: MessageCode, args: Args) -> str:
     """The English text of one message, as the status line shows it."""
     shown: tuple[object, ...] = args
-    if code is M.DOES_NOTHING:
+    if code == M.DOES_NOTHING:
         shown = (shown[0], TRACK_COMMANDS[int(args[1])].__name__.lower(), _state(args[2]))
-    elif code is M.CANCELLED:
+    elif code == M.CANCELLED:
         shown = (shown[0], Action(int(args[1])).word)
-    elif code is M.BUSY_LOOP_NOT_SET:
+    elif code == M.BUSY_LOOP_NOT_SET:
         shown = (shown[0], _state(args[1]))
     return _TEXTS[code].format(*shown)
 
