@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
+from looper.core.tracks import Action, State
 from looper.live.status import Status
 
 #: Block digits, 5 rows high, so the bar and beat read from two metres away.
@@ -29,26 +30,27 @@ _GLYPHS: dict[str, tuple[str, ...]] = {
 _ROWS = 5
 
 _STATE_STYLES: dict[str, str] = {
-    "recording": "bold red",
-    "overdubbing": "bold magenta",
-    "playing": "bold green",
-    "waiting": "bold yellow blink",
-    "muted": "dim",
-    "stopped": "blue",
-    "empty": "grey50",
+    State.RECORDING.value: "bold red",
+    State.OVERDUBBING.value: "bold magenta",
+    State.PLAYING.value: "bold green",
+    State.WAITING.value: "bold yellow blink",
+    State.MUTED.value: "dim",
+    State.STOPPED.value: "blue",
+    State.EMPTY.value: "grey50",
 }
+assert set(_STATE_STYLES) == {state.value for state in State}  # a new state needs a style
 
 #: The engine's names for waiting actions, in the performer's words.
 _PENDING_WORDS: dict[str, str] = {
-    "capture": "loop",
-    "arm": "record",
-    "close": "close loop",
-    "close_dub": "close loop, overdub",
-    "close_stop": "close loop, stop",
-    "dub_on": "overdub",
-    "dub_off": "end overdub",
-    "start": "play",
-    "stop": "stop",
+    Action.CAPTURE.word: "loop",
+    Action.ARM.word: "record",
+    Action.CLOSE.word: "close loop",
+    Action.CLOSE_DUB.word: "close loop, overdub",
+    Action.CLOSE_STOP.word: "close loop, stop",
+    Action.DUB_ON.word: "overdub",
+    Action.DUB_OFF.word: "end overdub",
+    Action.START.word: "play",
+    Action.STOP.word: "stop",
 }
 
 _METER_CELLS = 20

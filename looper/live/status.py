@@ -16,7 +16,7 @@ from looper.core.messages import Args, MessageCode
 @dataclass(frozen=True, slots=True)
 class TrackStatus:
     number: int  # 1-based
-    state: str  # empty, waiting, recording, playing, stopped, muted, overdubbing
+    state: str  # a `State` value (core/tracks.py owns the names)
     bars: int  # loop length in bars, 0 when empty
     level: float  # peak of what the track plays now, 0.0-1.0+
     pending: str | None  # a waiting action ("stop", "capture"...) or None

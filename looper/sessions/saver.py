@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from looper.core.engine import Engine
+from looper.core.tracks import State
 from looper.core.view import EngineView
 from looper.sessions.plan import SessionPlan
 from looper.sessions.store import SavedLoop, SessionError, Snapshot, counted, write_session
@@ -90,7 +91,7 @@ def snapshot(engine: Engine) -> Snapshot:
         loop = _copy_loop(view, index, pages)
         if loop is not None:
             loops.append(loop)
-            if loop.state == "overdubbing":
+            if loop.state == State.OVERDUBBING.value:
                 notes.append(f"track {loop.number} without its overdub pass in progress")
     history = _copy_history(view, pages)
     if view.grid is not grid:

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import soundfile as sf
@@ -34,6 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from looper.config.schema import Config
 from looper.core.grid import Grid
 from looper.core.settings import loop_bars_room, memory_seconds_needed
+from looper.core.tracks import State
 from looper.errors import LooperError
 
 VERSION = 1
@@ -202,6 +203,17 @@ def _plain_wav_name(name: str) -> str:
 WavName = Annotated[str, AfterValidator(_plain_wav_name)]
 
 
+def _saved_state(value: str) -> str:
+    if value not in SAVED_STATES:
+        raise ValueError(f"found {value!r}; allowed: {', '.join(SAVED_STATES)}")
+    return value
+
+
+#: What a saved track can have been doing: any state of a track that has a loop.
+SAVED_STATES = tuple(s.value for s in State if s not in (State.EMPTY, State.WAITING))
+SavedState = Annotated[str, AfterValidator(_saved_state)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -213,7 +225,7 @@ class _HistoryEntry(_Strict):
 
 class _TrackEntry(_Strict):
     number: int = Field(ge=1)
-    state: Literal["recording", "playing", "stopped", "muted", "overdubbing"]
+    state: SavedState
     bars: int = Field(ge=1)
     volume: float = Field(ge=0.0, le=1.0)
     file: WavName

@@ -108,7 +108,7 @@ def read_input(path: Path, config: Config) -> np.ndarray:
             f"{path}: has {info.channels} channel(s) but audio.inputs uses channel {need}; "
             f"set audio.inputs to channels the file has (e.g. [1])"
         )
-    data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    data: np.ndarray = sf.read(str(path), dtype="float32", always_2d=True)[0]
     return data
 
 
