@@ -255,8 +255,8 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         from looper.rig.demo import DemoError, perform
-        from looper.rig.harness import HarnessError
         from looper.rig.jackserver import JackServerError
+        from looper.rig.ports import HarnessError
     except (ImportError, OSError) as error:
         err.print(
             f"demo: {error}; the demo needs JACK (Debian's jackd2) and the dev extras: "

@@ -12,8 +12,9 @@ import pytest
 from test_calibrate import LOOPER, RATE
 
 from looper.config.schema import load_config
-from looper.rig.harness import Harness, open_client
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.ports import open_client
 
 # ---- on a dummy JACK server -------------------------------------------------------
 

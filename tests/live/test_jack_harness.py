@@ -18,8 +18,9 @@ import sys
 import numpy as np
 import pytest
 
-from looper.rig.harness import Harness, HarnessError, open_client
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer, JackServerError
+from looper.rig.ports import HarnessError, open_client
 
 SUBPROCESS_TIMEOUT = 120  # seconds; generous for a loaded machine
 

@@ -89,7 +89,7 @@ def pedalboard(jack_server: JackServer, tmp_path: Path) -> Iterator[Pedalboard]:
 
 
 def test_the_looper_lights_each_pedal_with_its_track_state(pedalboard: Pedalboard) -> None:
-    from looper.rig.harness import downbeats
+    from looper.rig.timeline import downbeats
 
     h = pedalboard.harness
     h.wait_frames(BAR + BEAT)

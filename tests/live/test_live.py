@@ -20,8 +20,9 @@ import pytest
 import soundfile as sf
 from live_looper import LOOPER, Looper
 
-from looper.rig.harness import Harness, downbeats
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.timeline import downbeats
 
 RATE = 48000
 BAR = RATE  # 240 bpm in 4/4: a bar is one second
