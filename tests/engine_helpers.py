@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
+from signals import ramp as ramp_input
 
 from looper.core.commands import Command
 from looper.core.engine import Engine, EngineSettings
@@ -33,11 +34,6 @@ BASE = EngineSettings(
 )
 
 Script = Iterable[tuple[int, Command]]
-
-
-def ramp_input(n: int, channels: int = 1) -> np.ndarray:
-    x = np.arange(1, n + 1, dtype=np.float32)
-    return np.repeat(x[:, None], channels, axis=1)
 
 
 def render(

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from signals import ramp
 
 from looper.cli import main
 from looper.config.schema import Config, parse_config
@@ -67,8 +68,7 @@ def configured(**changes: str) -> Config:
 
 
 def played(n: int) -> np.ndarray:
-    u = np.arange(1, n + 1, dtype=np.float32)
-    return np.stack([u, -u], axis=1)
+    return ramp(n, gains=(1, -1))
 
 
 def perform(engine: Engine, script: list[tuple[int, Command]], x: np.ndarray) -> np.ndarray:
