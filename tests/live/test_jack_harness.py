@@ -17,19 +17,27 @@ import sys
 
 import numpy as np
 import pytest
+from signals import live_ramp
 
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer, JackServerError
 from looper.rig.ports import HarnessError, open_client
 
+pytestmark = pytest.mark.jack
+
 SUBPROCESS_TIMEOUT = 120  # seconds; generous for a loaded machine
 
 
 def self_describing(frames: int, channels: int = 1) -> np.ndarray:
-    """Sample k of channel c is (c + 1) * (k % 1000 + 1) / 1000 (never 0)."""
-    k = np.arange(frames)
-    base = ((k % 1000 + 1) / 1000.0).astype(np.float32)
-    return np.stack([base * (c + 1) for c in range(channels)], axis=1)
+    """The live ramp, channel c times c + 1: never 0, and no two channels alike."""
+    return live_ramp(frames, gains=range(1, channels + 1))
+
+
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: every client here closes; a test that needs a server of
+    its own (another period, a failing start) makes it."""
+    return jack_server_module
 
 
 def first_nonzero(recorded: np.ndarray) -> int:
