@@ -26,7 +26,7 @@ from looper.core.commands import Backloop
 from looper.core.grid import Grid
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
-from looper.rig.timeline import downbeats
+from looper.rig.timeline import next_downbeat
 from looper.tools.render import read_midi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def perform(out_dir: Path, seconds: float = SECONDS) -> DemoResult:
             performer.connect_outputs("^looper:in_")
             performer.connect_inputs("^looper:out_")
             _wait_for_pedal(performer)
-            start = _first_downbeat(performer, config)
+            start = next_downbeat(performer, _grid(rate, config).bar)
             performer.play(phrase, at=start, channels=(0,))
             for t, message in stomps:
                 performer.send_midi(message.bytes(), start + round(t * rate))
@@ -105,19 +105,6 @@ def _grid(rate: int, config: Config) -> Grid:
     if bpm == "auto":
         raise DemoError("the demo config needs a clicktrack.bpm, not auto")
     return Grid.from_bpm(rate, bpm, config.clicktrack.beats_per_bar)
-
-
-def _first_downbeat(performer: Harness, config: Config) -> int:
-    """Wait for the looper's click and return a downbeat a little ahead, to start on."""
-    bar = _grid(performer.samplerate, config).bar
-    performer.run_until(performer.frame + 2 * bar)
-    beats = downbeats(performer.recording[:, 1], performer.frame - 2 * bar)
-    if not len(beats):
-        raise DemoError("no click came from the looper; did it start?")
-    first = int(beats[-1])
-    while first < performer.frame + performer.samplerate // 2:
-        first += bar
-    return first
 
 
 def _plot(

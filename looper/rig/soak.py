@@ -20,7 +20,7 @@ from pathlib import Path
 
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
-from looper.rig.timeline import downbeats
+from looper.rig.timeline import next_downbeat
 from looper.rig.workload import (
     BEATS_PER_BAR,
     BPM,
@@ -125,12 +125,9 @@ def _perform(harness: Harness, minutes: float, log: Path) -> None:
             raise SoakError(f"the looper did not open the pedal port:\n{log.read_text()[-2000:]}")
         time.sleep(0.1)
     clip = performance_signal()
-    at = harness.frame_after(0.5)
+    at = next_downbeat(harness, BAR)  # before anything plays: the outputs carry the click alone
     harness.play(clip, at=at)
-    harness.run_until(at + BAR)
-    beats = downbeats(harness.recording[:, 0], at)
-    first = int(beats[-1]) if len(beats) else at
-    stomp = first + HISTORY_BARS * BAR + BAR // 8  # the history, then every loop at once
+    stomp = at + HISTORY_BARS * BAR + BAR // 8  # the history, then every loop at once
     for i in range(len(LOOP_BARS[:STANDARD_TRACKS])):
         harness.stomp(STAGE_NOTES + i, stomp + i * 480)
     harness.stomp(DUB_NOTE, stomp + BAR)  # overdub on, and left on

@@ -3,12 +3,20 @@
 A `Clip` (audio on the harness outputs) and a `MidiEvent` (a message on its pedal port)
 are made in the main thread and read by the process callback, which marks them reached,
 sent, done or late; so their fields are plain slots, set once each side.
-`downbeats` finds the looper's click on the timeline, where a test or the rig starts.
+`downbeats` finds the looper's click in a recording; `next_downbeat` listens for it and
+gives the downbeat a test, the soak or the demo starts on.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from looper.rig.ports import HarnessError
+
+if TYPE_CHECKING:
+    from looper.rig.harness import Harness
 
 
 class Clip:
@@ -66,3 +74,24 @@ def downbeats(click: np.ndarray, start: int = 0) -> np.ndarray:
     peaks = np.array([level[f + 1 : f + 64].max() for f in onsets])
     frames: np.ndarray = onsets[peaks > 0.8 * peaks.max()].astype(np.int64)
     return frames
+
+
+def next_downbeat(
+    harness: Harness, bar: int, *, click: int = 1, not_before: int = 0, ahead: float = 0.5
+) -> int:
+    """A downbeat of the looper's click, at or after `not_before` and `ahead` s in the future.
+
+    Listens for a bar and a quarter on harness input `click` (0-based), so at least one
+    downbeat is recorded whole: the grid is exact in frames, so that one tells all the
+    later ones. The frame is the harness's, the click as it arrives (one period or more
+    after the looper's own grid).
+    """
+    listen = bar + bar // 4
+    harness.wait_frames(listen)
+    beats = downbeats(harness.recording[:, click], harness.frame - listen)
+    if not len(beats):
+        raise HarnessError(f"no click downbeat recorded on harness input {click + 1}")
+    d = int(beats[-1])
+    while d < not_before or d < harness.frame_after(ahead):
+        d += bar
+    return d

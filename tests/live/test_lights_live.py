@@ -73,13 +73,10 @@ def pedalboard(jack_server: JackServer, tmp_path: Path) -> Iterator[Pedalboard]:
 
 
 def test_the_looper_lights_each_pedal_with_its_track_state(pedalboard: Pedalboard) -> None:
-    from looper.rig.timeline import downbeats
+    from looper.rig.timeline import next_downbeat
 
     h = pedalboard.harness
-    h.wait_frames(BAR + BEAT)
-    d = int(downbeats(h.recording[:, 1], h.frame - BAR - BEAT)[-1])
-    while d < h.frame_after(0.5):
-        d += BAR
+    d = next_downbeat(h, BAR)
     record = d + BEAT + BEAT // 5  # beat 2, past late_press: waits for d + BAR, blinking
     h.stomp(61, record)
     h.stomp(61, d + 2 * BAR + BEAT // 5)  # closes at d + 2 bars: playing, still lit

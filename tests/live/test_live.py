@@ -23,7 +23,7 @@ from signals import live_ramp
 
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
-from looper.rig.timeline import downbeats
+from looper.rig.timeline import next_downbeat
 
 pytestmark = pytest.mark.jack
 
@@ -69,25 +69,12 @@ def looper(jack_server: JackServer, harness: Harness, config: Path) -> Iterator[
     assert live.proc.returncode == 0, live.text()
 
 
-def next_downbeat(harness: Harness, not_before: int) -> int:
-    """A click downbeat (recording frame) at or after `not_before` and safely in the future.
-
-    The grid is exact in frames, so one recorded downbeat tells all the later ones.
-    """
-    harness.wait_frames(BAR + BEAT)
-    beats = downbeats(harness.recording[:, 1], harness.frame - BAR - BEAT)
-    assert len(beats), "no click downbeat recorded"
-    d = int(beats[-1])
-    while d < not_before or d < harness.frame_after(0.5):
-        d += BAR
-    return d
-
-
 def test_backloop_repeats_the_bars_before_the_snapped_downbeat_in_phase_with_the_click(
     looper: Looper, harness: Harness
 ) -> None:
     clip = harness.play(live_ramp(9 * BAR), at=harness.frame_after(0.2))
-    d = next_downbeat(harness, clip.start + 2 * BAR + BEAT)  # two whole bars of input before it
+    two_bars_in = clip.start + 2 * BAR + BEAT  # two whole bars of input before the downbeat
+    d = next_downbeat(harness, BAR, not_before=two_bars_in)
     stomp = d + BAR // 5  # early in the bar: the loop ends at d
     harness.stomp(60, stomp)
     harness.run_until(d + 5 * BAR)
@@ -113,7 +100,7 @@ def test_backloop_repeats_the_bars_before_the_snapped_downbeat_in_phase_with_the
 
 def test_record_toggle_and_reset(looper: Looper, harness: Harness) -> None:
     clip = harness.play(live_ramp(16 * BAR), at=harness.frame_after(0.2))
-    d1 = next_downbeat(harness, clip.start + BEAT)
+    d1 = next_downbeat(harness, BAR, not_before=clip.start + BEAT)
     harness.stomp(61, d1 + BAR // 5)  # record starts at d1
     harness.stomp(61, d1 + 3 * BAR - BAR // 10)  # last quarter: ends at d1 + 3 bars
     harness.stomp(62, d1 + 6 * BAR + BAR // 2)  # toggle: stops at d1 + 7 bars

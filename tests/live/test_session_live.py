@@ -13,11 +13,11 @@ from signals import live_frame_of as decode
 from signals import live_ramp
 from test_live import BAR as LIVE_BAR
 from test_live import BEAT as LIVE_BEAT
-from test_live import next_downbeat
 from test_session import contents
 
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.timeline import next_downbeat
 
 pytestmark = pytest.mark.jack
 
@@ -51,7 +51,7 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
     try:
         first.wait_for(f"session {gig}: new; save writes it there")
         clip = harness.play(live_ramp(6 * LIVE_BAR), at=harness.frame_after(0.2))
-        d = next_downbeat(harness, clip.start + 2 * LIVE_BAR + LIVE_BEAT)
+        d = next_downbeat(harness, LIVE_BAR, not_before=clip.start + 2 * LIVE_BAR + LIVE_BEAT)
         harness.stomp(60, d + LIVE_BAR // 5)  # the loop: the two bars before d, from d on
         harness.stomp(64, d + LIVE_BAR // 2)
         harness.run_until(d + 4 * LIVE_BAR)
@@ -80,7 +80,7 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
         second.wait_for("tempo 240.00 bpm, 4 beats a bar, from the session")
         second.wait_for(f"session {gig}, saved {manifest['created']}: 1 loop (track 1), stopped")
         second.wait_for("| 1:stopped 2b |")  # the status line
-        d2 = next_downbeat(harness, harness.frame)
+        d2 = next_downbeat(harness, LIVE_BAR, not_before=harness.frame)
         harness.stomp(61, d2 + LIVE_BAR // 5)  # plays from the next downbeat, d2 + 1 bar
         harness.run_until(d2 + 5 * LIVE_BAR)
         second.wait_for("1:playing 2b")
