@@ -3,7 +3,7 @@
 Sections, in the order they run (`--only` picks some):
 
 - callback: `Engine.process` timed block by block with `time.perf_counter_ns()` on the
-  standard stage workload (below) at block sizes 32 to 1024, 48 kHz.
+  standard stage workload at block sizes 32 to 1024, 48 kHz.
 - peer: the same measure for the callback of `backlooper` (the nearest Python peer,
   from PyPI) on the equivalent workload, and the ratio of our median to its median.
 - scaling: the standard workload at 64 frames with 1 to 64 tracks.
