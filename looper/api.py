@@ -23,9 +23,9 @@ import numpy as np
 import yaml
 
 from looper.config import Config, parse_config
+from looper.config.engine import engine_settings
 from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
 from looper.core.engine import Engine
-from looper.core.settings import EngineSettings
 from looper.core.view import EngineView
 from looper.live.audio import Callback, _pump
 
@@ -111,7 +111,7 @@ class AudioStream:
             latency_seconds,
             device,
         )
-        self.engine = Engine(EngineSettings.from_config(self.config, self._frames(latency_seconds)))
+        self.engine = Engine(engine_settings(self.config, self._frames(latency_seconds)))
         self.view = EngineView(self.engine)
         self._live = Callback(sample_rate)  # the live side's callback, around this engine
         self._live.engine = self.engine

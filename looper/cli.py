@@ -255,8 +255,8 @@ def _perform(session: Session, stopping: threading.Event, out: Console, err: Con
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         from looper.rig.demo import DemoError, perform
-        from looper.rig.harness import HarnessError
         from looper.rig.jackserver import JackServerError
+        from looper.rig.ports import HarnessError
     except (ImportError, OSError) as error:
         need = "the demo needs JACK (Debian's jackd2) and the dev extras: run scripts/demo"
         return _fail(err, EXIT_FAIL, f"demo: {error}; {need}, which installs both")

@@ -1,7 +1,22 @@
 """Shared fixtures. JACK: a private dummy-backend server and a harness client.
 
-The JACK modules are imported inside the fixtures, so tests that do not use
-them run even where libjack is missing.
+Every test that starts a JACK server carries the `jack` marker (each tests/live module
+sets `pytestmark = pytest.mark.jack`), so `pytest -m "not jack"` runs the fast, pure
+suite. Two guards keep it so: a test that asks for a server fixture without the marker
+fails before the fixture starts anything, and a test without the marker that starts a
+`JackServer` itself fails at `start`.
+
+Servers: `jack_server` is a fresh one per test; `jack_server_module` is one per module,
+for modules whose tests neither kill a client (on a --sync server a client killed without
+closing stalls the graph for ~20 s) nor need a pristine graph. Such a module opts in by
+overriding `jack_server` with it, so `harness` and its own fixtures follow:
+
+    @pytest.fixture
+    def jack_server(jack_server_module: JackServer) -> JackServer:
+        return jack_server_module
+
+The JACK modules are imported inside the fixtures, so tests that do not use them run
+even where libjack is missing.
 """
 
 from __future__ import annotations
@@ -15,10 +30,47 @@ if TYPE_CHECKING:
     from looper.rig.harness import Harness
     from looper.rig.jackserver import JackServer
 
+SERVER_FIXTURES = {"jack_server", "jack_server_module", "harness"}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that asks for a JACK server must carry the `jack` marker."""
+    used = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+    if used and item.get_closest_marker("jack") is None:
+        pytest.fail(
+            f"{item.nodeid} uses {', '.join(sorted(used))} without the jack marker: "
+            "put it in tests/live (pytestmark = pytest.mark.jack)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_server_without_the_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside `jack` tests, starting a JackServer fails the test instead."""
+    if request.node.get_closest_marker("jack") is not None:
+        return
+    from looper.rig.jackserver import JackServer
+
+    def refuse(self: JackServer, *args: object, **kwargs: object) -> JackServer:
+        pytest.fail(f"{request.node.nodeid} starts a JACK server without the jack marker")
+
+    monkeypatch.setattr(JackServer, "start", refuse)
+
 
 @pytest.fixture
 def jack_server() -> Iterator[JackServer]:
     """A fresh ``jackd -d dummy`` (48 kHz, period 128) under its own name."""
+    from looper.rig.jackserver import JackServer
+
+    with JackServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def jack_server_module() -> Iterator[JackServer]:
+    """One ``jackd -d dummy`` (48 kHz, period 128) for a whole module."""
     from looper.rig.jackserver import JackServer
 
     with JackServer() as server:

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
+from signals import ramp as ramp_input
 
 from looper.config import parse_config
+from looper.config.engine import engine_settings
 from looper.core.commands import Command
 from looper.core.engine import Engine
 from looper.core.messages import words
@@ -32,18 +34,13 @@ tracks: {count: 4, memory_seconds: 120, crossfade_ms: 0}
 
 def settings(text: str = CONFIG, latency_frames: int = 0, **overrides: object) -> EngineSettings:
     """Engine settings from config text, at RATE, with `overrides` replacing fields."""
-    base = EngineSettings.from_config(parse_config(text, "engine_helpers"), latency_frames)
+    base = engine_settings(parse_config(text, "engine_helpers"), latency_frames)
     return replace(base, sample_rate=RATE, **overrides)  # type: ignore[arg-type]
 
 
 BASE = settings()
 
 Script = Iterable[tuple[int, Command]]
-
-
-def ramp_input(n: int, channels: int = 1) -> np.ndarray:
-    x = np.arange(1, n + 1, dtype=np.float32)
-    return np.repeat(x[:, None], channels, axis=1)
 
 
 def render(

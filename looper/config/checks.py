@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, core_schema
 
 from looper.config.lines import Loc, Report, show
+from looper.core.grid import MAX_BPM, MIN_BPM  # the tempo range: the grid's
 
 __all__ = [
     "BPM",
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 #: The tempo range, for clicktrack.bpm and for a tempo pedal's value.
-MIN_BPM, MAX_BPM = 20, 300
 
 
 def found(value: Any, allowed: str, hint: str = "") -> PydanticCustomError:

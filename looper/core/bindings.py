@@ -42,9 +42,10 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class MidiTiming:
-    """Gesture timing and filtering, in milliseconds (from the `midi` section)."""
+    """Gesture timing and filtering, in milliseconds (from the `midi` section, which owns
+    the defaults)."""
 
-    channel: int | None = None  # 1-based, None = any
-    debounce_ms: float = 30.0
-    hold_ms: float = 600.0
-    double_ms: float = 300.0
+    channel: int | None  # 1-based, None = any
+    debounce_ms: float
+    hold_ms: float
+    double_ms: float

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 #: The tempo range: taps and `set_tempo` are clamped to it, a first loop's length too, and
 #: the smallest bar (at MAX_BPM) sizes the tracks' tables.
-MIN_BPM, MAX_BPM = 20.0, 300.0
+MIN_BPM, MAX_BPM = 20, 300
 
 
 @dataclass(frozen=True, slots=True)

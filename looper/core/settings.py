@@ -1,8 +1,9 @@
 """What the engine needs from the config, and the arithmetic that sizes it.
 
 Defaults live in the config schema alone (looper/config/schema.py):
-`EngineSettings` has no field defaults, and is built by `from_config` from a
-validated config; a caller that needs something the config cannot say (the
+`EngineSettings` has no field defaults. It is built from a validated config by
+`looper.config.engine.engine_settings`, outside the core, so the core knows
+nothing of YAML; a caller that needs something the config cannot say (the
 offline tests' 1000 frames a second, the bench's block) passes it as an
 override.
 
@@ -21,13 +22,10 @@ store all need them:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from looper.core.grid import MAX_BPM, Grid
-
-if TYPE_CHECKING:
-    from looper.config.schema import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,35 +51,6 @@ class EngineSettings:
     bpm_auto: bool  # no tempo until the first record sets it
     first_loop_bars: int  # how many bars that first loop is
     count_in_bars: int  # bars of click before the first record starts
-
-    @classmethod
-    def from_config(
-        cls, config: Config, latency_frames: int, **overrides: object
-    ) -> EngineSettings:
-        """The engine's view of a validated config; 1-based channels become 0-based."""
-        a, c, t = config.audio, config.clicktrack, config.tracks
-        settings = cls(
-            sample_rate=a.sample_rate,
-            inputs=tuple(ch - 1 for ch in a.inputs),
-            outputs=tuple(ch - 1 for ch in a.outputs),
-            click_outputs=tuple(ch - 1 for ch in c.outputs),
-            monitor=a.monitor,
-            latency_frames=latency_frames,
-            history_seconds=a.history_seconds,
-            bpm=120.0 if c.bpm == "auto" else c.bpm,
-            bpm_auto=c.bpm == "auto",
-            first_loop_bars=c.first_loop_bars,
-            count_in_bars=c.count_in_bars,
-            beats_per_bar=c.beats_per_bar,
-            click_volume=c.volume,
-            click_enabled=c.enabled,
-            tracks=t.count,
-            late_press=t.late_press,
-            crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
-            memory_seconds=t.memory_seconds,
-            max_block=max(4096, a.block_size),
-        )
-        return replace(settings, **overrides)  # type: ignore[arg-type]
 
     @property
     def in_channels(self) -> int:

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from looper.config.schema import Config
+from looper.config import Config
+from looper.config.engine import engine_settings
 from looper.core.commands import Command, Save
 from looper.core.engine import Engine
 from looper.core.messages import Args, MessageCode
-from looper.core.settings import EngineSettings, latency_frames
+from looper.core.settings import latency_frames
 from looper.core.view import EngineView
 from looper.live.status import Status, TrackStatus
 from looper.sessions.plan import SessionPlan
@@ -208,7 +209,7 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
         return
     latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
     try:
-        engine = Engine(EngineSettings.from_config(config, latency))
+        engine = Engine(engine_settings(config, latency))
         plan.restore(engine)  # the saved loops, before the stream starts
     except ValueError as error:
         stream.close()

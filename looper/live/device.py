@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from looper.config.schema import Config
+from looper.config import Config
 from looper.errors import LooperError
 
 CLIENT_NAME = b"looper"

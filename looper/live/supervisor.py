@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
 
-from looper.config.schema import Config
+from looper.config import Config
 from looper.core.messages import words
 from looper.live.audio import Failure, Ready, audio_process
 from looper.live.status import Status

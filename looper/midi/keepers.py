@@ -40,7 +40,7 @@ from looper.midi.ports import (
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
-    from looper.config.schema import Midi
+    from looper.config import Midi
     from looper.midi.lights import Lights, Shown
 
 __all__ = ["FootswitchKeeper", "Keeper", "LightsKeeper", "LightsState", "PortState"]

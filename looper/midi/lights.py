@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from looper.core.tracks import State
 
 if TYPE_CHECKING:
-    from looper.config.schema import Config, Feedback
+    from looper.config import Config, Feedback
     from looper.live.status import Status
 
 __all__ = ["Light", "Lights", "Shown", "Target", "lights_of", "shown_by"]

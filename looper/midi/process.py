@@ -47,7 +47,7 @@ from looper.midi.lights import Lights, Shown, lights_of
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
-    from looper.config.schema import Config, Midi
+    from looper.config import Config, Midi
 
 __all__ = [
     "CHECK_SECONDS",

@@ -17,17 +17,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import mido
 import numpy as np
 import soundfile as sf
 
 from looper.config import Config, load_config
+from looper.core.commands import Backloop
 from looper.core.grid import Grid
-from looper.rig.harness import Harness, downbeats
+from looper.errors import LooperError
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.timeline import next_downbeat
 from looper.tools.render import read_midi
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "demo"
+Stomp = tuple[float, mido.Message]  # seconds from the phrase's start, the pedal's message
 SECONDS = 26.0  # the whole demo performance: it ends by itself in about 30 s
 
 
@@ -65,7 +70,7 @@ def perform(out_dir: Path, seconds: float = SECONDS) -> DemoResult:
             performer.connect_outputs("^looper:in_")
             performer.connect_inputs("^looper:out_")
             _wait_for_pedal(performer)
-            start = _first_downbeat(performer, config)
+            start = next_downbeat(performer, _grid(rate, config).bar)
             performer.play(phrase, at=start, channels=(0,))
             for t, message in stomps:
                 performer.send_midi(message.bytes(), start + round(t * rate))
@@ -91,31 +96,28 @@ def _wait_for_pedal(performer: Harness, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-class DemoError(Exception):
+class DemoError(LooperError, RuntimeError):
     """The demo could not run; the message says what went wrong."""
 
 
-def _first_downbeat(performer: Harness, config: Config) -> int:
-    """Wait for the looper's click and return a downbeat a little ahead, to start on."""
-    bar = Grid.from_bpm(performer.samplerate, config.clicktrack.bpm, 4).bar
-    performer.run_until(performer.frame + 2 * bar)
-    beats = downbeats(performer.recording[:, 1], performer.frame - 2 * bar)
-    if not len(beats):
-        raise DemoError("no click came from the looper; did it start?")
-    first = int(beats[-1])
-    while first < performer.frame + performer.samplerate // 2:
-        first += bar
-    return first
+def _grid(rate: int, config: Config) -> Grid:
+    """The demo config's click grid: the performer plays to a tempo it knows beforehand."""
+    bpm = config.clicktrack.bpm
+    if bpm == "auto":
+        raise DemoError("the demo config needs a clicktrack.bpm, not auto")
+    return Grid.from_bpm(rate, bpm, config.clicktrack.beats_per_bar)
 
 
-def _plot(recording: np.ndarray, rate: int, config: Config, stomps: list, path: Path) -> Path:
+def _plot(
+    recording: np.ndarray, rate: int, config: Config, stomps: list[Stomp], path: Path
+) -> Path:
     """The waveform with the bar grid, each stomp, and each track's loop region marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = Grid.from_bpm(rate, config.clicktrack.bpm, config.clicktrack.beats_per_bar)
+    grid = _grid(rate, config)
     t = np.arange(len(recording)) / rate
     fig, ax = plt.subplots(figsize=(14, 4))
     ax.plot(t, recording[:, 0], lw=0.3, color="#1f4e79", label="output 1")
@@ -128,13 +130,14 @@ def _plot(recording: np.ndarray, rate: int, config: Config, stomps: list, path: 
             continue
         ax.axvline(at, color="red", lw=0.8, ls="--")
         binding = bindings.get(("note", message.note, "press"))
-        if binding is None or binding.action != "backloop":
+        command = None if binding is None else binding.command
+        if not isinstance(command, Backloop):
             continue
         end = grid.snap(round(at * rate), config.tracks.late_press)
-        begin = end - binding.command.bars * grid.bar
-        colour = colours[binding.command.track % len(colours)]
+        begin = end - command.bars * grid.bar
+        colour = colours[command.track % len(colours)]
         ax.axvspan(begin / rate, end / rate, color=colour, alpha=0.15)
-        ax.text(begin / rate, 0.95, f" track {binding.command.track + 1} loop", color=colour)
+        ax.text(begin / rate, 0.95, f" track {command.track + 1} loop", color=colour)
     ax.set_xlabel("seconds (grey lines: bars of the click; red dashes: stomps)")
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlim(0, len(recording) / rate)

@@ -28,7 +28,7 @@ Example::
         rec = h.recording                    # frames x inputs, float32
         h.assert_clean()                     # no dropped frames, nothing late
 
-Measured delays (tests/test_jack_harness.py): audio from the harness to itself
+Measured delays (tests/live/test_jack_harness.py): audio from the harness to itself
 (out_1 -> in_1) arrives exactly one period later, and so does a round trip
 through another client (the graph then has a cycle, and one edge of it is
 delayed by a period); MIDI from ``pedal`` reaches another client in the same
@@ -46,85 +46,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-import jack
 import numpy as np
 
+from looper.rig.ports import HarnessError, PortWiring, open_client
+from looper.rig.timeline import Clip, MidiEvent
+
 if TYPE_CHECKING:
+    import jack
+
     from looper.rig.jackserver import JackServer
 
 _FRAME_MASK = 0xFFFFFFFF  # jack_nframes_t wraps at 2**32
 _RECEIVED = 4096  # MIDI messages the ``lights`` port records, each cut to 3 bytes
 
 
-class Clip:
-    """A signal scheduled on the harness outputs."""
-
-    __slots__ = ("channels", "data", "done", "late", "reached", "start")
-
-    def __init__(self, data: np.ndarray, channels: tuple[int, ...], start: int | None) -> None:
-        self.data = data  # channels x frames, C-contiguous float32
-        self.channels = channels
-        self.start = start  # None: the callback fills in the next block's start
-        self.reached = False  # the callback has come to its start
-        self.done = False
-        self.late = False  # its beginning was due before the callback reached it
-
-    @property
-    def frames(self) -> int:
-        return self.data.shape[1]
-
-    @property
-    def end(self) -> int | None:
-        """The harness frame just after the clip (None until it has a start)."""
-        return None if self.start is None else self.start + self.frames
-
-    def __repr__(self) -> str:
-        return f"<Clip {self.frames} frames at {self.start} on {self.channels}>"
-
-
-class MidiEvent:
-    """A raw MIDI message scheduled on the pedal port."""
-
-    __slots__ = ("data", "frame", "late", "sent")
-
-    def __init__(self, frame: int, data: bytes) -> None:
-        self.frame = frame
-        self.data = data
-        self.sent = False
-        self.late = False  # its frame had passed: it went out at offset 0 of a later block
-
-    def __repr__(self) -> str:
-        return f"<MidiEvent {self.data.hex(' ')} at {self.frame}>"
-
-
-class HarnessError(RuntimeError):
-    pass
-
-
-def open_client(server: JackServer, name: str, attempts: int = 5) -> jack.Client:
-    """A JACK client with exactly ``name`` on ``server``, retried a few times.
-
-    Opening has failed (rarely, with ``server_error``) while other test runs
-    started and stopped their own servers on the same machine; a retry works.
-    """
-    error: jack.JackOpenError | None = None
-    for attempt in range(attempts):
-        try:
-            return jack.Client(
-                name, use_exact_name=True, servername=server.name, no_start_server=True
-            )
-        except jack.JackOpenError as exc:
-            error = exc
-            if not server.running:
-                break
-            time.sleep(0.2 * (attempt + 1))
-    raise HarnessError(
-        f"cannot open JACK client {name!r} on {server.name!r}: {error}"
-        f"\njackd output:\n{server.log_tail()}"
-    ) from error
-
-
-class Harness:
+class Harness(PortWiring):
     """A JACK client that plays, records and stomps on one frame timeline.
 
     ``seconds`` is the capacity of the preallocated recording buffer; recording
@@ -205,18 +141,29 @@ class Harness:
         if start > self._frame:  # this client missed cycles: a gap of silence
             self.dropped_frames += start - self._frame
         end = start + frames
-
         # Inputs first: a port connected from this same client is copied when
         # its buffer is fetched, so reading before writing keeps the loop-back
         # delay at exactly one period.
-        if not self.overflow:
-            n = min(frames, self.capacity - start)
-            if n > 0:
-                for row, port in zip(self._rec, self.inports, strict=True):
-                    np.copyto(row[start : start + n], port.get_array()[:n])
-            if n < frames:
-                self.overflow = True
+        self._record_inputs(start, frames)
+        self._play_clips(start, end)
+        if self.lights is not None:
+            self._receive_lights(self.lights, start)
+        if self.pedal is not None:
+            self._send_pedal(self.pedal, start, end)
+        self._frame = end
+        self.cycles += 1
 
+    def _record_inputs(self, start: int, frames: int) -> None:
+        if self.overflow:
+            return
+        n = min(frames, self.capacity - start)
+        if n > 0:
+            for row, port in zip(self._rec, self.inports, strict=True):
+                np.copyto(row[start : start + n], port.get_array()[:n])
+        if n < frames:
+            self.overflow = True
+
+    def _play_clips(self, start: int, end: int) -> None:
         outs = [port.get_array() for port in self.outports]
         for out in outs:
             out.fill(0.0)
@@ -241,32 +188,29 @@ class Harness:
             if ce <= end:
                 clip.done = True
 
-        if self.lights is not None:
-            for offset, data in self.lights.incoming_midi_events():
-                i = self._received
-                self._received = i + 1
-                if i < _RECEIVED:
-                    n = min(len(data), 3)
-                    self._received_frames[i] = start + offset
-                    self._received_data[i, :n] = np.frombuffer(data, np.uint8, n)
-                    self._received_sizes[i] = n
+    def _receive_lights(self, lights: jack.OwnMidiPort, start: int) -> None:
+        for offset, data in lights.incoming_midi_events():
+            i = self._received
+            self._received = i + 1
+            if i < _RECEIVED:
+                n = min(len(data), 3)
+                self._received_frames[i] = start + offset
+                self._received_data[i, :n] = np.frombuffer(data, np.uint8, n)
+                self._received_sizes[i] = n
 
-        if self.pedal is not None:
-            self.pedal.clear_buffer()
-            for ev in self._midi:  # sorted by frame
-                if ev.sent:
-                    continue
-                if ev.frame >= end:
-                    break
-                offset = ev.frame - start
-                if offset < 0:
-                    offset = 0
-                    ev.late = True
-                self.pedal.write_midi_event(offset, ev.data)
-                ev.sent = True
-
-        self._frame = end
-        self.cycles += 1
+    def _send_pedal(self, pedal: jack.OwnMidiPort, start: int, end: int) -> None:
+        pedal.clear_buffer()
+        for ev in self._midi:  # sorted by frame
+            if ev.sent:
+                continue
+            if ev.frame >= end:
+                break
+            offset = ev.frame - start
+            if offset < 0:
+                offset = 0
+                ev.late = True
+            pedal.write_midi_event(offset, ev.data)
+            ev.sent = True
 
     # -- scheduling (main thread) -------------------------------------------
 
@@ -422,108 +366,6 @@ class Harness:
         ]
 
     # -- connections ---------------------------------------------------------
-
-    def port_name(self, port: str) -> str:
-        return f"{self.name}:{port}"
-
-    def wait_for_ports(
-        self,
-        pattern: str,
-        *,
-        count: int = 1,
-        timeout: float = 30.0,
-        **flags: bool,
-    ) -> list[str]:
-        """Names of ports matching the regex ``pattern`` (and JACK-Client's
-        ``get_ports`` flags, e.g. ``is_audio=True, is_input=True``), waiting until
-        at least ``count`` exist."""
-        names: list[str] = []
-
-        def found() -> bool:
-            nonlocal names
-            names = [p.name for p in self.client.get_ports(pattern, **flags)]
-            return len(names) >= count
-
-        self._wait(found, timeout, f"{count} port(s) matching {pattern!r} {flags or ''}", 0.02)
-        return names
-
-    def connect(
-        self, source: str | jack.Port, destination: str | jack.Port, *, timeout: float = 30.0
-    ) -> None:
-        """Connect two ports (names or Port objects), unless already connected.
-
-        Retries until ``timeout``: a client's ports exist as soon as it
-        registers them, but JACK refuses connections until it has activated.
-        """
-        src = source if isinstance(source, str) else source.name
-        dst = destination if isinstance(destination, str) else destination.name
-        failure: list[Exception] = []
-
-        def connected() -> bool:
-            if dst in self._connected_names(src):
-                return True
-            try:
-                self.client.connect(src, dst)
-            except jack.JackError as exc:
-                failure[:] = [exc]
-                return False
-            return True
-
-        try:
-            self._wait(connected, timeout, f"a connection {src} -> {dst}", poll=0.05)
-        except HarnessError as exc:
-            raise HarnessError(f"{exc}\nlast connect error: {failure}") from None
-
-    def connect_outputs(
-        self, pattern: str, *, exclusive: bool = True, timeout: float = 30.0
-    ) -> list[str]:
-        """Connect ``out_k`` to the k-th audio input port matching the regex
-        ``pattern`` (as many as match, up to the number of outputs); returns
-        the targets. With ``exclusive``, other sources feeding those ports
-        (e.g. PortAudio's auto-connected ``system:capture_*``) are disconnected."""
-        targets = self.wait_for_ports(pattern, is_audio=True, is_input=True, timeout=timeout)
-        pairs = list(zip(self.outports, targets, strict=False))
-        for ours, target in pairs:
-            self.connect(ours, target, timeout=timeout)
-            if exclusive:
-                self._disconnect_others(target, ours.name)
-        return [t for _, t in pairs]
-
-    def connect_inputs(
-        self, pattern: str, *, exclusive: bool = True, timeout: float = 30.0
-    ) -> list[str]:
-        """Connect the k-th audio output port matching the regex ``pattern`` to
-        ``in_k``; returns the sources. With ``exclusive``, those ports' other
-        destinations are disconnected."""
-        sources = self.wait_for_ports(pattern, is_audio=True, is_output=True, timeout=timeout)
-        pairs = list(zip(sources, self.inports, strict=False))
-        for source, ours in pairs:
-            self.connect(source, ours, timeout=timeout)
-            if exclusive:
-                self._disconnect_others(source, ours.name)
-        return [s for s, _ in pairs]
-
-    def connect_pedal(self, pattern: str, *, timeout: float = 30.0) -> str:
-        """Connect ``pedal`` to the first MIDI input port matching the regex
-        ``pattern``; returns its name."""
-        if self.pedal is None:
-            raise HarnessError("this harness has no MIDI port (midi=False)")
-        target = self.wait_for_ports(pattern, is_midi=True, is_input=True, timeout=timeout)[0]
-        self.connect(self.pedal, target, timeout=timeout)
-        return target
-
-    def _connected_names(self, port: str) -> list[str]:
-        return [p.name for p in self.client.get_all_connections(port)]
-
-    def _disconnect_others(self, port: str, keep: str) -> None:
-        is_output = self.client.get_port_by_name(port).is_output
-        for other in self._connected_names(port):
-            if other != keep:
-                if is_output:
-                    self.client.disconnect(port, other)
-                else:
-                    self.client.disconnect(other, port)
-
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
@@ -546,18 +388,3 @@ class Harness:
             f"<Harness {self.name!r} on {self.server.name!r} at frame {self._frame},"
             f" {len(self.outports)} out, {len(self.inports)} in>"
         )
-
-
-def downbeats(click: np.ndarray, start: int = 0) -> np.ndarray:
-    """Frames of the looper's click downbeats in a recorded click channel.
-
-    Every click starts with sin(0) = 0 at its beat's first frame; the downbeat is the
-    accented one, louder than the others.
-    """
-    level = np.abs(click)
-    onsets = np.flatnonzero((level[1:] > 0) & (level[:-1] == 0))  # the beat's own frame
-    onsets = onsets[onsets >= start]
-    if not len(onsets):
-        return onsets
-    peaks = np.array([level[f + 1 : f + 64].max() for f in onsets])
-    return onsets[peaks > 0.8 * peaks.max()].astype(np.int64)

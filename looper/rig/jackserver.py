@@ -28,6 +28,8 @@ import time
 import weakref
 from pathlib import Path
 
+from looper.errors import LooperError
+
 _counter = itertools.count(1)
 _running: weakref.WeakSet[JackServer] = weakref.WeakSet()
 
@@ -45,7 +47,7 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
-class JackServerError(RuntimeError):
+class JackServerError(LooperError, RuntimeError):
     """jackd did not start, or died."""
 
 

@@ -1,8 +1,8 @@
 """The live soak: the looper for minutes on a dummy JACK server, with the stage workload.
 
-A harness client plays a continuous signal into the looper, stomps eight
-backloops of different lengths and leaves one track overdubbing (a new undo
-layer every pass, so the undo stack fills and recycles), then stops the looper
+A harness client plays the stage workload's signal into the looper, continuously,
+stomps its eight backloops and leaves its dub track overdubbing (looper.rig.workload:
+the same workload the bench times offline), then stops the looper
 and reads the session line it prints at exit: xruns, callback time
 percentiles, resident memory after set-up and at the end.
 """
@@ -18,31 +18,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from looper.rig.harness import Harness, downbeats
+from looper.errors import LooperError
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
-
-RATE = 48000
-BLOCK = 128
-BAR = 2 * RATE  # 120 bpm in 4/4
-LENGTHS = (1, 2, 3, 4, 1, 2, 4, 8)  # bars of the eight loops
-CLIP_SECONDS = 10
-CONFIG = (
-    f"""
-audio: {{sample_rate: {RATE}, block_size: {BLOCK}, inputs: [1, 2], outputs: [1, 2],
-        monitor: 0.5, latency_ms: 0, history_seconds: 60}}
-clicktrack: {{bpm: 120, volume: 0.3, outputs: [1, 2]}}
-tracks: {{count: 8, crossfade_ms: 10, memory_seconds: 300}}
-midi: {{backend: jack, input: "soak:pedal"}}
-pedals:
-"""
-    + "".join(
-        f"  - {{note: {60 + i}, action: backloop, track: {i + 1}, bars: {bars}}}\n"
-        for i, bars in enumerate(LENGTHS)
-    )
-    + "  - {note: 70, action: overdub, track: 1}\n"
+from looper.rig.timeline import next_downbeat
+from looper.rig.workload import (
+    BEATS_PER_BAR,
+    BPM,
+    DUB_NOTE,
+    HISTORY_BARS,
+    LOOP_BARS,
+    RATE,
+    STAGE_NOTES,
+    STANDARD_TRACKS,
+    performance_signal,
+    stage_config,
 )
+
+BLOCK = 128
+SOAK = "soak"  # the harness client's name: the looper listens to its pedal
+BAR = round(RATE * 60 / BPM) * BEATS_PER_BAR
 
 SESSION = re.compile(
     r"session: (?P<blocks>\d+) blocks of (?P<block>\d+) frames, (?P<xruns>\d+) xruns; callback "
@@ -52,7 +47,7 @@ SESSION = re.compile(
 )
 
 
-class SoakError(Exception):
+class SoakError(LooperError, RuntimeError):
     """The soak could not run or the looper did not report its session."""
 
 
@@ -80,11 +75,11 @@ def run(minutes: float, realtime: bool = False) -> SoakResult:
     """
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "soak.yaml"
-        config.write_text(CONFIG)
+        config.write_text(stage_config(BLOCK, f"{SOAK}:pedal"))
         log = Path(tmp) / "looper.log"
         with (
             JackServer(sample_rate=RATE, period=BLOCK, realtime=realtime) as server,
-            Harness(server, name="soak", seconds=30) as harness,
+            Harness(server, name=SOAK, seconds=30) as harness,
             log.open("w") as out,
         ):
             looper = subprocess.Popen(
@@ -130,17 +125,13 @@ def _perform(harness: Harness, minutes: float, log: Path) -> None:
         if time.monotonic() > deadline:
             raise SoakError(f"the looper did not open the pedal port:\n{log.read_text()[-2000:]}")
         time.sleep(0.1)
-    rng = np.random.default_rng(7)
-    clip = (0.2 * rng.standard_normal((CLIP_SECONDS * RATE, 2))).astype(np.float32)
-    at = harness.frame_after(0.5)
+    clip = performance_signal()
+    at = next_downbeat(harness, BAR)  # before anything plays: the outputs carry the click alone
     harness.play(clip, at=at)
-    harness.run_until(at + BAR)
-    beats = downbeats(harness.recording[:, 0], at)
-    first = int(beats[-1]) if len(beats) else at
-    stomp = first + 9 * BAR + BAR // 8  # nine bars of history, then every loop at once
-    for i in range(len(LENGTHS)):
-        harness.stomp(60 + i, stomp + i * 480)
-    harness.stomp(70, stomp + BAR)  # overdub on, and left on
+    stomp = at + HISTORY_BARS * BAR + BAR // 8  # the history, then every loop at once
+    for i in range(len(LOOP_BARS[:STANDARD_TRACKS])):
+        harness.stomp(STAGE_NOTES + i, stomp + i * 480)
+    harness.stomp(DUB_NOTE, stomp + BAR)  # overdub on, and left on
     end = at + round(minutes * 60 * RATE)
     next_clip = at + len(clip)
     while next_clip < end:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from looper.config.schema import Config
+from looper.config import Config
 from looper.core.engine import Engine
 from looper.core.grid import Grid
 from looper.sessions.store import STAMP, LoadedSession, counted, read_session

@@ -31,7 +31,7 @@ import soundfile as sf
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from looper.config.schema import Config
+from looper.config import Config
 from looper.core.grid import Grid
 from looper.core.settings import loop_bars_room, memory_seconds_needed
 from looper.core.tracks import State

@@ -16,11 +16,12 @@ import mido
 import numpy as np
 import soundfile as sf
 
-from looper.config.schema import Config
+from looper.config import Config
+from looper.config.engine import engine_settings
 from looper.core.commands import Command, Save
 from looper.core.engine import MESSAGES_KEPT, Engine
 from looper.core.messages import words
-from looper.core.settings import EngineSettings, latency_frames
+from looper.core.settings import latency_frames
 from looper.core.view import EngineView
 from looper.errors import LooperError
 from looper.midi.gestures import Fired, Mapper
@@ -129,7 +130,7 @@ def render(
     events = pedal_events(read_midi(midi_path), mapper, rate)
     latency = latency_frames(config.audio.latency_ms, rate, None)  # offline, auto is 0
     no_click = {} if click else {"click_enabled": False}
-    settings = EngineSettings.from_config(config, latency, **no_click)
+    settings = engine_settings(config, latency, **no_click)
     try:
         engine = Engine(settings)
     except ValueError as error:

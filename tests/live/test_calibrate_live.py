@@ -9,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_calibrate import LOOPER, RATE
+from live_looper import Looper
+from test_calibrate import RATE
 
 from looper.config import load_config
-from looper.rig.harness import Harness, open_client
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.ports import open_client
+
+pytestmark = pytest.mark.jack
 
 # ---- on a dummy JACK server -------------------------------------------------------
 
@@ -50,35 +54,30 @@ def calibrate(
 ) -> subprocess.CompletedProcess[str]:
     """`looper calibrate` as a subprocess, its output fed back through a delay (None: not)."""
     plot = config.with_suffix(".png")
+    args = ("calibrate", "--config", str(config), "--plot", str(plot), *extra)
     line = DelayLine(server, delay) if delay is not None else None
     try:
-        proc = subprocess.Popen(
-            [*LOOPER, "calibrate", "--config", str(config), "--plot", str(plot), *extra],
-            env=server.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with Looper(server, *args, ready=None) as proc:
             if line is not None:  # the clicks start half a second after the looper's ports appear
-                while proc.poll() is None and len(harness.client.get_ports("^looper:")) < 2:
+                while proc.running and len(harness.client.get_ports("^looper:")) < 2:
                     time.sleep(0.005)
-                if proc.poll() is None:
+                if proc.running:
                     harness.connect("looper:out_0", "delay:in")
                     harness.connect("delay:out", "looper:in_0")
                     for source in harness.client.get_all_connections("looper:in_0"):
                         if source.name != "delay:out":  # PortAudio's own system:capture_1
                             harness.client.disconnect(source, "looper:in_0")
-            out, err = proc.communicate(timeout=90)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            code = proc.wait(90)
     finally:
         if line is not None:
             line.close()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, code, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: each calibration and delay line closes its JACK client."""
+    return jack_server_module
 
 
 @pytest.fixture

@@ -17,18 +17,22 @@ import sys
 
 import numpy as np
 import pytest
+from signals import live_ramp
 
-from looper.rig.harness import Harness, HarnessError, open_client
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer, JackServerError
+from looper.rig.ports import HarnessError, open_client
+
+pytestmark = pytest.mark.jack
 
 SUBPROCESS_TIMEOUT = 120  # seconds; generous for a loaded machine
 
 
-def self_describing(frames: int, channels: int = 1) -> np.ndarray:
-    """Sample k of channel c is (c + 1) * (k % 1000 + 1) / 1000 (never 0)."""
-    k = np.arange(frames)
-    base = ((k % 1000 + 1) / 1000.0).astype(np.float32)
-    return np.stack([base * (c + 1) for c in range(channels)], axis=1)
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: every client here closes; a test that needs a server of
+    its own (another period, a failing start) makes it."""
+    return jack_server_module
 
 
 def first_nonzero(recorded: np.ndarray) -> int:
@@ -48,7 +52,7 @@ def test_direct_loopback_is_sample_exact_and_one_period_late(period: int) -> Non
         assert h.connect_outputs(f"^{h.name}:in_") == [f"{h.name}:in_1", f"{h.name}:in_2"]
 
         n = 3 * 48000 + 17  # ends mid-block
-        signal = self_describing(n, channels=2)
+        signal = live_ramp(n, gains=(1, 2))  # never 0; the channels unlike
         start = h.frame_after(0.25) + 37  # not on a block boundary
         clip = h.play(signal, at=start)
         h.wait_clip(clip)
@@ -80,7 +84,7 @@ def test_round_trip_through_another_client_is_one_period(harness: Harness) -> No
         assert harness.connect_outputs("^pass:in_") == ["pass:in_1"]
         assert harness.connect_inputs("^pass:out_") == ["pass:out_1"]
 
-        signal = self_describing(48000)
+        signal = live_ramp(48000)
         start = harness.frame_after(0.25) + 5
         clip = harness.play(signal, at=start)
         harness.wait_clip(clip)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import pytest
+from live_looper import TIMEOUT, Looper
+from test_learn import kept_in_order, line_of
 
 from looper.config import load_config
 
 if TYPE_CHECKING:
     from looper.rig.harness import Harness
     from looper.rig.jackserver import JackServer
-from test_learn import TIMEOUT, kept_in_order, line_of
+
+pytestmark = pytest.mark.jack
 
 # -- the command on a dummy JACK server ------------------------------------------------------------
 
@@ -40,70 +38,16 @@ pedals:
   # - {note: 62, action: stop, track: 2}
 """
 
-# `python -m looper`, with Ctrl-C raising KeyboardInterrupt even when pytest was started as
-# a shell's background job: such jobs inherit SIGINT ignored, and Python then keeps it so.
-LOOPER_WITH_CTRL_C = [
-    sys.executable,
-    "-c",
-    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "from looper.cli import main; sys.exit(main())",
-]
+
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: every `looper learn` here closes its JACK client."""
+    return jack_server_module
 
 
-class Learn:
-    """`looper learn` in a subprocess: stdin a pipe, stdout read line by line as it comes."""
-
-    def __init__(self, server: JackServer, config: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [*LOOPER_WITH_CTRL_C, "learn", "--config", str(config), *args],
-            env=server.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        for stream, kept in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
-            threading.Thread(target=self._read, args=(stream, kept), daemon=True).start()
-
-    def _read(self, stream: IO[str], kept: list[str]) -> None:
-        for line in stream:
-            kept.append(line)
-            if stream is self.proc.stdout:
-                self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str) -> None:
-        """Read stdout up to the first line containing `text`."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                if text in self.lines.get(timeout=0.1):
-                    return
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break
-        self.stop()
-        raise AssertionError(
-            f"looper learn never printed {text!r}; stdout:\n{''.join(self.stdout)}"
-            f"stderr:\n{''.join(self.stderr)}"
-        )
-
-    def finish(self) -> int:
-        """Close stdin and wait for the exit status."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            return self.proc.wait(timeout=TIMEOUT)
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def start_learn(server: JackServer, config: Path, *args: str) -> Looper:
+    """`looper learn` with its stdin a pipe (Enter skips a prompt; closing it ends)."""
+    return Looper(server, "learn", "--config", str(config), *args, ready=None, stdin=True)
 
 
 @pytest.fixture
@@ -120,16 +64,16 @@ def stomp(harness: Harness, note: int) -> None:
 def test_learn_writes_the_stomped_switches_then_reports_one_already_bound(
     harness: Harness, board_file: Path
 ) -> None:
-    learn = Learn(harness.server, board_file, "--actions", "backloop", "--tracks", "1,2")
-    learn.wait_for("MIDI: listening to 'harness:pedal' (JACK)")
-    learn.wait_for("Stomp the switch for: backloop track 1 (press) — or press Enter to skip")
+    learn = start_learn(harness.server, board_file, "--actions", "backloop", "--tracks", "1,2")
+    learn.read_until("MIDI: listening to 'harness:pedal' (JACK)")
+    learn.read_until("Stomp the switch for: backloop track 1 (press) — or press Enter to skip")
     stomp(harness, 70)
-    learn.wait_for("note 70 -> backloop track 1 (press)")
-    learn.wait_for("Stomp the switch for: backloop track 2 (press)")
+    learn.read_until("note 70 -> backloop track 1 (press)")
+    learn.read_until("Stomp the switch for: backloop track 2 (press)")
     stomp(harness, 71)
-    learn.wait_for("note 71 -> backloop track 2 (press)")
-    learn.wait_for(f"wrote 2 binding(s) to {board_file}")
-    assert learn.finish() == 0, learn.stderr
+    learn.read_until("note 71 -> backloop track 2 (press)")
+    learn.read_until(f"wrote 2 binding(s) to {board_file}")
+    assert learn.finish(TIMEOUT) == 0, learn.stderr
 
     written = board_file.read_text()
     assert kept_in_order(LIVE, written)
@@ -144,39 +88,39 @@ def test_learn_writes_the_stomped_switches_then_reports_one_already_bound(
         (71, "backloop", 2),
     ]
 
-    again = Learn(harness.server, board_file, "--actions", "backloop", "--tracks", "2")
-    again.wait_for("Stomp the switch for: backloop track 2 (press)")
+    again = start_learn(harness.server, board_file, "--actions", "backloop", "--tracks", "2")
+    again.read_until("Stomp the switch for: backloop track 2 (press)")
     stomp(harness, 70)
     line = line_of(written, "{note: 70, action: backloop, track: 1}")
-    again.wait_for(f"note 70 press is already bound to backloop track 1 at line {line}; skipped")
-    again.wait_for(f"nothing learned: {board_file} unchanged")
-    assert again.finish() == 0, again.stderr
+    again.read_until(f"note 70 press is already bound to backloop track 1 at line {line}; skipped")
+    again.read_until(f"nothing learned: {board_file} unchanged")
+    assert again.finish(TIMEOUT) == 0, again.stderr
     assert board_file.read_text() == written
 
 
 def test_print_leaves_the_file_alone_and_ctrl_c_writes_nothing(
     harness: Harness, board_file: Path
 ) -> None:
-    learn = Learn(
+    learn = start_learn(
         harness.server, board_file, "--actions", "backloop,undo", "--tracks", "2", "--print"
     )
-    learn.wait_for("Stomp the switch for: backloop track 2 (press)")
+    learn.read_until("Stomp the switch for: backloop track 2 (press)")
     stomp(harness, 72)
-    learn.wait_for("Stomp the switch for: undo track 2 (hold)")
+    learn.read_until("Stomp the switch for: undo track 2 (hold)")
     stomp(harness, 73)  # a tap is enough: learn takes the press, the binding says hold
-    learn.wait_for(f"for the pedals list of {board_file} (not written):")
-    learn.wait_for("pedals:")
-    learn.wait_for("  - {note: 72, action: backloop, track: 2}")
-    learn.wait_for("  - {note: 73, gesture: hold, action: undo, track: 2}")
-    assert learn.finish() == 0, learn.stderr
+    learn.read_until(f"for the pedals list of {board_file} (not written):")
+    learn.read_until("pedals:")
+    learn.read_until("  - {note: 72, action: backloop, track: 2}")
+    learn.read_until("  - {note: 73, gesture: hold, action: undo, track: 2}")
+    assert learn.finish(TIMEOUT) == 0, learn.stderr
     assert board_file.read_text() == LIVE
 
-    interrupted = Learn(harness.server, board_file, "--actions", "backloop")
-    interrupted.wait_for("Stomp the switch for: backloop track 1 (press)")
+    interrupted = start_learn(harness.server, board_file, "--actions", "backloop")
+    interrupted.read_until("Stomp the switch for: backloop track 1 (press)")
     stomp(harness, 74)
-    interrupted.wait_for("Stomp the switch for: backloop track 2 (press)")
+    interrupted.read_until("Stomp the switch for: backloop track 2 (press)")
     interrupted.proc.send_signal(signal.SIGINT)
-    interrupted.wait_for(f"interrupted: nothing written to {board_file}")
-    assert interrupted.finish() == 0, interrupted.stderr
-    assert "Traceback" not in "".join(interrupted.stderr)
+    interrupted.read_until(f"interrupted: nothing written to {board_file}")
+    assert interrupted.finish(TIMEOUT) == 0, interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
     assert board_file.read_text() == LIVE

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from live_looper import TIMEOUT, Looper
+from test_lights import on
 
-if TYPE_CHECKING:  # the JACK modules load in the fixtures: the pure tests run without libjack
+if TYPE_CHECKING:  # the JACK modules load in the fixtures
     from looper.rig.harness import Harness
     from looper.rig.jackserver import JackServer
-from test_lights import on
+
+pytestmark = pytest.mark.jack
 
 # -- live: the whole looper on a dummy JACK server --------------------------------------------
 
@@ -26,7 +24,6 @@ BAR = 2 * RATE  # 120 bpm in 4/4
 BEAT = BAR // 4
 PERIOD = 128
 HOLD_MS = 600
-TIMEOUT = 30.0
 
 CONFIG = f"""
 audio: {{sample_rate: {RATE}, block_size: {PERIOD}, inputs: [1], outputs: [1], monitor: 0,
@@ -46,15 +43,11 @@ class Pedalboard:
     """The harness as the footswitch (with a `lights` input) and the looper's output."""
 
     harness: Harness
-    log: Path
+    looper: Looper
 
     def wait(self, done: Callable[[], bool]) -> None:
         """Wait (up to TIMEOUT) until `done()`; fail with the looper's output if it never is."""
-        deadline = time.monotonic() + TIMEOUT
-        while not done():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gave up waiting; looper said:\n{self.log.read_text()}")
-            time.sleep(0.05)
+        self.looper.wait_until(done, "the pedal's lights", TIMEOUT)
 
 
 @pytest.fixture
@@ -64,38 +57,26 @@ def pedalboard(jack_server: JackServer, tmp_path: Path) -> Iterator[Pedalboard]:
 
     config = tmp_path / "lights.yaml"
     config.write_text(CONFIG)
-    log = tmp_path / "looper.log"
-    with Harness(jack_server, midi_in=True) as harness, log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "looper", "--config", str(config)],
-            env={**os.environ, **jack_server.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        board = Pedalboard(harness, log)
-        try:
-            harness.connect_outputs("^looper:in_")
-            harness.connect_inputs("^looper:out_")
-            board.wait(lambda: "MIDI: pedal lights to 'harness:lights' (JACK)" in log.read_text())
-            yield board
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(TIMEOUT) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert "Traceback" not in log.read_text()
+    with (
+        Harness(jack_server, midi_in=True) as harness,
+        Looper(
+            jack_server,
+            "--config",
+            str(config),
+            harness=harness,
+            ready="MIDI: pedal lights to 'harness:lights' (JACK)",
+        ) as looper,
+    ):
+        yield Pedalboard(harness, looper)
+        assert looper.stop(timeout=TIMEOUT) == 0, looper.text()
+    assert "Traceback" not in looper.text()
 
 
 def test_the_looper_lights_each_pedal_with_its_track_state(pedalboard: Pedalboard) -> None:
-    from looper.rig.harness import downbeats
+    from looper.rig.timeline import next_downbeat
 
     h = pedalboard.harness
-    h.wait_frames(BAR + BEAT)
-    d = int(downbeats(h.recording[:, 1], h.frame - BAR - BEAT)[-1])
-    while d < h.frame_after(0.5):
-        d += BAR
+    d = next_downbeat(h, BAR)
     record = d + BEAT + BEAT // 5  # beat 2, past late_press: waits for d + BAR, blinking
     h.stomp(61, record)
     h.stomp(61, d + 2 * BAR + BEAT // 5)  # closes at d + 2 bars: playing, still lit

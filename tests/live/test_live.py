@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from live_looper import LOOPER, Looper
+from live_looper import Looper, run
+from signals import live_frame_of as decode
+from signals import live_ramp
 
-from looper.rig.harness import Harness, downbeats
+from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.timeline import next_downbeat
+
+pytestmark = pytest.mark.jack
 
 RATE = 48000
 BAR = RATE  # 240 bpm in 4/4: a bar is one second
 BEAT = BAR // 4
-SCALE = 2**20  # input frame u plays the value (u % 2**20 + 1) / 2**20, exact in float32
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo"
 
 CONFIG = f"""
@@ -43,14 +46,11 @@ pedals:
 """
 
 
-def signal_for(frames: int) -> np.ndarray:
-    u = np.arange(frames)
-    return ((u % SCALE + 1) / SCALE).astype(np.float32)
-
-
-def decode(values: np.ndarray) -> np.ndarray:
-    """Input frame (relative to the clip's start) of each sample; -1 for silence."""
-    return np.where(values != 0, np.round(values * SCALE).astype(np.int64) - 1, -1)
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: each looper exits cleanly; the test that kills a client
+    (the MIDI process) starts a server of its own."""
+    return jack_server_module
 
 
 @pytest.fixture
@@ -61,35 +61,20 @@ def config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def looper(
-    jack_server: JackServer, harness: Harness, config: Path, tmp_path: Path
-) -> Iterator[Looper]:
-    live = Looper(jack_server, harness, config, tmp_path / "looper.log")
-    yield live
-    if live.proc.poll() is None:
-        live.stop()
+def looper(jack_server: JackServer, harness: Harness, config: Path) -> Iterator[Looper]:
+    with Looper(jack_server, "--config", str(config), harness=harness) as live:
+        yield live
+        if live.running:
+            live.stop()
     assert live.proc.returncode == 0, live.text()
-
-
-def next_downbeat(harness: Harness, not_before: int) -> int:
-    """A click downbeat (recording frame) at or after `not_before` and safely in the future.
-
-    The grid is exact in frames, so one recorded downbeat tells all the later ones.
-    """
-    harness.wait_frames(BAR + BEAT)
-    beats = downbeats(harness.recording[:, 1], harness.frame - BAR - BEAT)
-    assert len(beats), "no click downbeat recorded"
-    d = int(beats[-1])
-    while d < not_before or d < harness.frame_after(0.5):
-        d += BAR
-    return d
 
 
 def test_backloop_repeats_the_bars_before_the_snapped_downbeat_in_phase_with_the_click(
     looper: Looper, harness: Harness
 ) -> None:
-    clip = harness.play(signal_for(9 * BAR), at=harness.frame_after(0.2))
-    d = next_downbeat(harness, clip.start + 2 * BAR + BEAT)  # two whole bars of input before it
+    clip = harness.play(live_ramp(9 * BAR), at=harness.frame_after(0.2))
+    two_bars_in = clip.start + 2 * BAR + BEAT  # two whole bars of input before the downbeat
+    d = next_downbeat(harness, BAR, not_before=two_bars_in)
     stomp = d + BAR // 5  # early in the bar: the loop ends at d
     harness.stomp(60, stomp)
     harness.run_until(d + 5 * BAR)
@@ -114,8 +99,8 @@ def test_backloop_repeats_the_bars_before_the_snapped_downbeat_in_phase_with_the
 
 
 def test_record_toggle_and_reset(looper: Looper, harness: Harness) -> None:
-    clip = harness.play(signal_for(16 * BAR), at=harness.frame_after(0.2))
-    d1 = next_downbeat(harness, clip.start + BEAT)
+    clip = harness.play(live_ramp(16 * BAR), at=harness.frame_after(0.2))
+    d1 = next_downbeat(harness, BAR, not_before=clip.start + BEAT)
     harness.stomp(61, d1 + BAR // 5)  # record starts at d1
     harness.stomp(61, d1 + 3 * BAR - BAR // 10)  # last quarter: ends at d1 + 3 bars
     harness.stomp(62, d1 + 6 * BAR + BAR // 2)  # toggle: stops at d1 + 7 bars
@@ -156,9 +141,9 @@ def shared_memory_of(pid: int) -> set[str]:
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_cleanly_leaving_nothing_in_dev_shm(
-    jack_server: JackServer, harness: Harness, config: Path, tmp_path: Path, how: int
+    jack_server: JackServer, harness: Harness, config: Path, how: int
 ) -> None:
-    live = Looper(jack_server, harness, config, tmp_path / "looper.log")
+    live = Looper(jack_server, "--config", str(config), harness=harness)
     try:
         harness.wait_frames(RATE // 2)
         ours = shared_memory_of(live.proc.pid)
@@ -178,13 +163,7 @@ def test_a_bad_config_exits_2_with_the_line_before_the_server_sees_a_client(
     bad = tmp_path / "bad.yaml"
     bad.write_text(CONFIG.replace("action: toggle", "action: togle"))
     clients_before = {p.name.split(":")[0] for p in harness.client.get_ports()}
-    result = subprocess.run(
-        [*LOOPER, "--config", str(bad)],
-        env={**os.environ, **jack_server.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run(jack_server, "--config", str(bad))
     assert result.returncode == 2
     line = (
         CONFIG.replace("action: toggle", "action: togle")
@@ -197,13 +176,7 @@ def test_a_bad_config_exits_2_with_the_line_before_the_server_sees_a_client(
 
 
 def test_the_live_demo_plays_loops_in_time_and_exits_by_itself(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*LOOPER, "demo", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run(None, "demo", "--out", str(tmp_path), timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     y, rate = sf.read(str(tmp_path / "demo.wav"), dtype="float32", always_2d=True)
@@ -235,13 +208,7 @@ def test_an_audio_device_that_cannot_be_opened_is_named_with_the_ones_there_are(
     config.write_text(
         CONFIG.replace("block_size: 128,", "block_size: 128, input_device: Scarlett,")
     )
-    result = subprocess.run(
-        [*LOOPER, "--config", str(config)],
-        env={**os.environ, **jack_server.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run(jack_server, "--config", str(config))
     assert result.returncode == 1
     assert "'Scarlett'" in result.stderr and "system" in result.stderr
     assert "looper devices" in result.stderr and "Traceback" not in result.stderr
@@ -257,7 +224,7 @@ def test_a_dead_midi_process_is_restarted_and_the_pedal_works_again(tmp_path: Pa
     with JackServer(sync=False) as server, Harness(server) as harness:
         config = tmp_path / "live.yaml"
         config.write_text(CONFIG)
-        live = Looper(server, harness, config, tmp_path / "looper.log")
+        live = Looper(server, "--config", str(config), harness=harness)
         try:
             midi = [
                 c
@@ -271,7 +238,7 @@ def test_a_dead_midi_process_is_restarted_and_the_pedal_works_again(tmp_path: Pa
             while live.text().count("MIDI: listening") < 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert live.text().count("MIDI: listening") >= 2, live.text()
-            harness.play(signal_for(4 * BAR), at=harness.frame_after(0.2))
+            harness.play(live_ramp(4 * BAR), at=harness.frame_after(0.2))
             harness.wait_frames(2 * BAR + BEAT)
             harness.stomp(60, harness.frame_after(0.3))
             live.wait_for("backloop track 1")

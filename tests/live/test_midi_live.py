@@ -9,11 +9,11 @@
 * `looper monitor` prints a line per stomp and stops cleanly on Ctrl-C;
 * `looper devices` lists the JACK audio device and the pedal's MIDI port.
 
+(The pure part, port names and words, is tests/unit/test_midi.py.)
+
 rtmidi's JACK client never runs in the test process: the harness's Python
 process callback and rtmidi's blocking JACK calls would wait for each other's
-GIL. The port-choosing logic is tested without any MIDI system.
-
-Nothing here asserts how fast anything runs, only order and "after hold_ms".
+GIL. Nothing here asserts how fast anything runs, only order and "after hold_ms".
 """
 
 from __future__ import annotations
@@ -22,30 +22,26 @@ import contextlib
 import multiprocessing as mp
 import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mido
 import pytest
+from live_looper import TIMEOUT, Looper, run
+from test_midi import impossible_config
 
-from looper.config import Config, Pedal, parse_config
+from looper.config import Config, parse_config
 from looper.core.commands import Backloop, ClickVolume, Command, Mute, Play, Reset
-from looper.midi.backend import BACKENDS
-from looper.midi.gestures import Fired
 from looper.midi.keepers import PortState
-from looper.midi.ports import choose_port, no_match_text, stable_name
-from looper.midi.process import Heard, describe, message_text, midi_process, watch
+from looper.midi.process import Heard, midi_process
 
 if TYPE_CHECKING:
     from looper.rig.harness import Harness
     from looper.rig.jackserver import JackServer
 
-TIMEOUT = 30.0  # seconds for anything to happen; generous for a loaded 2-core machine
+pytestmark = pytest.mark.jack
+
 HOLD_MS = 300
 
 PEDALS = f"""
@@ -66,74 +62,13 @@ def pedal_config(port: str = "harness:pedal", *, virtual: bool = False) -> str:
     return text.replace("midi:\n", "midi:\n  virtual: true\n") if virtual else text
 
 
-# -- pure: port names and words, no MIDI system ------------------------------------------------
-
-ALSA_PORTS = [
-    "Midi Through:Midi Through Port-0 14:0",
-    "looper:midi_out 128:0",
-    "FCB1010:FCB1010 MIDI 1 24:0",
-    "nanoKONTROL2:nanoKONTROL2 MIDI 1 28:0",
-]
-
-
-def test_choose_port_by_part_of_the_name_in_any_case() -> None:
-    assert choose_port(ALSA_PORTS, "nanokontrol") == 3
-    assert choose_port(ALSA_PORTS, "MIDI 1") == 2  # the first of several matches
-    assert choose_port(ALSA_PORTS, "through") == 0  # asked for by name: allowed
-    assert choose_port(ALSA_PORTS, "behringer") is None
-
-
-def test_choose_first_port_skips_through_and_own_ports() -> None:
-    assert choose_port(ALSA_PORTS, None) == 2
-    assert choose_port(["a2j:Midi Through [14] (capture): Midi Through Port-0"], None) is None
-    assert choose_port(["looper-01:midi_out", "harness:pedal"], None) == 1
-    assert choose_port(["looper:midi_out"], "looper") is None  # never listen to ourselves
-    assert choose_port([], None) is None
-
-
-def test_a_replugged_alsa_port_is_found_by_its_stable_name() -> None:
-    assert stable_name("FCB1010:FCB1010 MIDI 1 24:0") == "FCB1010:FCB1010 MIDI 1"
-    assert stable_name("harness:pedal") == "harness:pedal"
-    replugged = ["Midi Through:Midi Through Port-0 14:0", "FCB1010:FCB1010 MIDI 1 32:0"]
-    assert choose_port(replugged, stable_name("FCB1010:FCB1010 MIDI 1 24:0")) == 1
-
-
-def test_no_match_names_what_was_looked_for_what_exists_and_the_fix() -> None:
-    ports = {"ALSA": "not available (no /dev/snd/seq)", "JACK": ["harness:pedal"]}
-    text = no_match_text("fcb", ports)
-    assert "no input port matches 'fcb'" in text
-    assert "ALSA: not available (no /dev/snd/seq); JACK: 'harness:pedal'" in text
-    assert "midi.input" in text and "looper devices" in text and "waiting" in text
-    text = no_match_text(None, {"JACK": []})
-    assert "no footswitch port found" in text and "JACK: no ports" in text
-    assert "midi.input" in text
-
-
-def test_auto_tries_alsa_then_jack() -> None:
-    assert BACKENDS == {"auto": ("alsa", "jack"), "alsa": ("alsa",), "jack": ("jack",)}
-
-
-def test_words_count_tracks_and_channels_from_one() -> None:
-    fired = Fired(Backloop(track=0, bars=2), 1.0, "press", "note 60")
-    assert describe(fired) == "note 60 press -> backloop track 1 bars 2"
-    hold = Fired(Reset(None), 1.0, "hold", "note 64")
-    assert describe(hold) == "note 64 hold -> reset all tracks"
-    message = mido.Message.from_bytes([0x91, 60, 127])
-    assert message_text(message) == "note_on channel 2 note 60 velocity 127"
-
-
-def impossible_config() -> Config:
-    """A program change bound to hold: validation refuses it, so build it around validation."""
-    pedal = Pedal.model_construct(program=3, gesture="hold", action="play", track=1)
-    return Config.model_construct(pedals=(pedal,))
-
-
-def test_watch_refuses_impossible_bindings_before_opening_anything() -> None:
-    with pytest.raises(ValueError, match="program change"):
-        watch(impossible_config(), threading.Event())
-
-
 # -- the MIDI process on a real JACK server ----------------------------------------------------
+
+
+@pytest.fixture
+def jack_server(jack_server_module: JackServer) -> JackServer:
+    """One server for the module: every MIDI process and pedal here closes its JACK client."""
+    return jack_server_module
 
 
 class MidiChild:
@@ -299,73 +234,24 @@ def test_impossible_bindings_end_the_process_with_a_reason() -> None:
 # -- the commands, as the performer runs them ---------------------------------------------------
 
 
-def looper(*args: str) -> list[str]:
-    return [sys.executable, "-m", "looper", *args]
-
-
-# `python -m looper`, with Ctrl-C raising KeyboardInterrupt even when pytest was started as
-# a shell's background job: such jobs inherit SIGINT ignored, and Python then keeps it so.
-LOOPER_WITH_CTRL_C = [
-    sys.executable,
-    "-c",
-    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "from looper.cli import main; sys.exit(main())",
-]
-
-
 def test_monitor_prints_each_stomp_and_stops_cleanly_on_ctrl_c(
     harness: Harness, tmp_path: Path
 ) -> None:
     config = tmp_path / "pedalboard.yaml"
     config.write_text(pedal_config())
-    proc = subprocess.Popen(
-        [*LOOPER_WITH_CTRL_C, "monitor", "--config", str(config)],
-        env=harness.server.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-
-    def wait_for(text: str) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                if text in lines.get(timeout=0.1):
-                    return
-            except queue.Empty:
-                if proc.poll() is not None:
-                    break
-        proc.kill()
-        _, stderr = proc.communicate()
-        raise AssertionError(f"looper monitor never printed {text!r}; stderr:\n{stderr}")
-
-    try:
-        wait_for("MIDI: listening to 'harness:pedal' (JACK)")
+    with Looper(harness.server, "monitor", "--config", str(config), ready=None) as monitor:
+        monitor.read_until("MIDI: listening to 'harness:pedal' (JACK)")
         harness.stomp(60, harness.frame_after(0.1))
-        wait_for("note_on channel 1 note 60 velocity 127: note 60 press -> backloop track 1 bars 2")
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr
+        monitor.read_until(
+            "note_on channel 1 note 60 velocity 127: note 60 press -> backloop track 1 bars 2"
+        )
+        code = monitor.stop(signal.SIGINT, TIMEOUT)
+    assert code == 0, monitor.stderr
+    assert "Traceback" not in monitor.stderr
 
 
 def test_devices_lists_the_jack_audio_device_and_the_pedal_port(harness: Harness) -> None:
-    result = subprocess.run(
-        looper("devices"),
-        env=harness.server.env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=2 * TIMEOUT,
-    )
+    result = run(harness.server, "devices", timeout=2 * TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert "JACK Audio Connection Kit" in result.stdout  # the host API sounddevice plays on
     assert "system" in result.stdout

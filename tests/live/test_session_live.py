@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import yaml
 from live_looper import Looper
+from signals import live_frame_of as decode
+from signals import live_ramp
 from test_live import BAR as LIVE_BAR
 from test_live import BEAT as LIVE_BEAT
-from test_live import decode, next_downbeat, signal_for
 from test_session import contents
 
 from looper.rig.harness import Harness
 from looper.rig.jackserver import JackServer
+from looper.rig.timeline import next_downbeat
+
+pytestmark = pytest.mark.jack
 
 # ---- live, on a dummy JACK server --------------------------------------------------
 
@@ -41,12 +46,12 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
 
     # First set: a backloop of two bars, then the save pedal while it plays.
     first = Looper(
-        jack_server, harness, first_config, tmp_path / "first.log", "--session", str(gig)
+        jack_server, "--config", str(first_config), "--session", str(gig), harness=harness
     )
     try:
         first.wait_for(f"session {gig}: new; save writes it there")
-        clip = harness.play(signal_for(6 * LIVE_BAR), at=harness.frame_after(0.2))
-        d = next_downbeat(harness, clip.start + 2 * LIVE_BAR + LIVE_BEAT)
+        clip = harness.play(live_ramp(6 * LIVE_BAR), at=harness.frame_after(0.2))
+        d = next_downbeat(harness, LIVE_BAR, not_before=clip.start + 2 * LIVE_BAR + LIVE_BEAT)
         harness.stomp(60, d + LIVE_BAR // 5)  # the loop: the two bars before d, from d on
         harness.stomp(64, d + LIVE_BAR // 2)
         harness.run_until(d + 4 * LIVE_BAR)
@@ -69,13 +74,13 @@ def test_live_save_then_play_the_session_again_from_a_downbeat(
 
     # Second set: the same session comes back stopped; a toggle plays it from the downbeat.
     second = Looper(
-        jack_server, harness, second_config, tmp_path / "second.log", "--session", str(gig)
+        jack_server, "--config", str(second_config), "--session", str(gig), harness=harness
     )
     try:
         second.wait_for("tempo 240.00 bpm, 4 beats a bar, from the session")
         second.wait_for(f"session {gig}, saved {manifest['created']}: 1 loop (track 1), stopped")
         second.wait_for("| 1:stopped 2b |")  # the status line
-        d2 = next_downbeat(harness, harness.frame)
+        d2 = next_downbeat(harness, LIVE_BAR, not_before=harness.frame)
         harness.stomp(61, d2 + LIVE_BAR // 5)  # plays from the next downbeat, d2 + 1 bar
         harness.run_until(d2 + 5 * LIVE_BAR)
         second.wait_for("1:playing 2b")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import signals
 
 from looper.api import AudioStream
 
@@ -24,8 +25,7 @@ def feed(s: AudioStream, x: np.ndarray, block: int = 256) -> np.ndarray:
 
 
 def ramp(n: int, first: int = 0) -> np.ndarray:
-    x = (np.arange(first, first + n, dtype=np.float32) + 1) / 2**15
-    return np.stack([x, -x], axis=1)
+    return signals.ramp(n, gains=(1, -1), start=first, unit=2**-15)
 
 
 def test_read_returns_the_history_in_seconds_since_origin() -> None:

@@ -1,10 +1,10 @@
-"""`looper calibrate`: onsets found exactly in synthetic recordings, the YAML edited in place,
-and the whole command on a dummy JACK server through a loopback of known delay."""
+"""`looper calibrate`: onsets found exactly in synthetic recordings, the YAML edited in place
+(the whole command on a dummy JACK server, through a loopback of known delay:
+tests/live/test_calibrate_live.py)."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,6 @@ from looper.tools.calibrate import (
 
 RATE = 48000
 PEDALBOARD = Path(__file__).resolve().parents[2] / "configs" / "pedalboard.yaml"
-LOOPER = [sys.executable, "-m", "looper"]
 
 
 def loop_back(delay: int, gain: float = 1.0, noise: float = 0.0, smear: bool = False) -> Onsets:

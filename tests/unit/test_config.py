@@ -110,7 +110,9 @@ def test_empty_config_gives_defaults(text: str) -> None:
         "pedals": (),
     }
     assert config.bindings() == ()
-    assert config.midi_timing() == MidiTiming()
+    assert config.midi_timing() == MidiTiming(
+        None, debounce_ms=30.0, hold_ms=600.0, double_ms=300.0
+    )
 
 
 def test_values_are_kept_and_typed() -> None:

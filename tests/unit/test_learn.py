@@ -1,16 +1,11 @@
-"""`looper learn`: the steps, conflicts and the YAML edit without MIDI, then the command
-on a real dummy JACK server, the harness's pedal stomping at its prompts.
-
-rtmidi's JACK client never runs in the test process (see test_midi_live.py): the
-command runs as a subprocess with its stdin a pipe. Nothing here asserts how fast
-anything runs; waiting for a line only gives up after TIMEOUT.
+"""`looper learn`: the steps, conflicts and the YAML edit without MIDI (the command on a
+dummy JACK server, the harness's pedal stomping at its prompts: tests/live/test_learn_live.py).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,10 +25,6 @@ from looper.tools.learn import (
     write,
 )
 
-if TYPE_CHECKING:
-    pass
-
-TIMEOUT = 30.0  # seconds for a line to appear; generous for a loaded 2-core machine
 PEDALBOARD = Path(__file__).resolve().parents[2] / "configs" / "pedalboard.yaml"
 
 

@@ -4,24 +4,18 @@
   phases (changes only, in order, one per target, waiting blinks), what the main
   process forwards for a status (`shown_by`), which port is the footswitch's own
   output (`device_port`);
-* live: the whole looper (`python -m looper`) on a dummy JACK server, stomped by
-  the harness, whose `lights` port records what the looper's MIDI process sends.
-
-Nothing here asserts how fast anything runs: the live test checks the messages,
-their order, and that none arrives before what caused it.
+* live (tests/live/test_lights_live.py): the whole looper on a dummy JACK server,
+  stomped by the harness, whose `lights` port records what the looper's MIDI process
+  sends. Nothing there asserts how fast anything runs: it checks the messages, their
+  order, and that none arrives before what caused it.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from looper.config import parse_config
 from looper.live.status import Status, TrackStatus
 from looper.midi.lights import Lights, lights_of, shown_by
 from looper.midi.ports import device_port
-
-if TYPE_CHECKING:  # the JACK modules load in the fixtures: the pure tests run without libjack
-    pass
 
 # -- pure: no port, no clock ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+from signals import ramp
 
 from looper.cli import main
 from looper.config import parse_config
@@ -52,8 +53,7 @@ def write_midi(path: Path, stomps: list[tuple[float, int, float]], bpm: float = 
 
 
 def ramp_wav(path: Path, frames: int, rate: int = RATE, channels: int = 1) -> np.ndarray:
-    x = (np.arange(frames, dtype=np.float32) % 4096 + 1) / 4096
-    data = np.repeat(x[:, None], channels, axis=1)
+    data = ramp(frames, channels, wrap=4096, unit=2**-12)
     sf.write(str(path), data, rate, subtype="FLOAT")
     return data
 

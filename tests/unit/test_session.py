@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from signals import ramp
 
 from looper.cli import main
 from looper.config import Config, parse_config
+from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
 from looper.core.engine import Engine
-from looper.core.settings import EngineSettings
 from looper.core.tracks import State
 from looper.live.audio import _pump
 from looper.sessions.plan import SessionPlan, with_session_tempo
@@ -62,8 +63,7 @@ def configured(**changes: str) -> Config:
 
 
 def played(n: int) -> np.ndarray:
-    u = np.arange(1, n + 1, dtype=np.float32)
-    return np.stack([u, -u], axis=1)
+    return ramp(n, gains=(1, -1))
 
 
 def perform(engine: Engine, script: list[tuple[int, Command]], x: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def perform(engine: Engine, script: list[tuple[int, Command]], x: np.ndarray) ->
 
 
 def engine_for(config: Config) -> Engine:
-    return Engine(EngineSettings.from_config(config, 0))
+    return Engine(engine_settings(config, 0))
 
 
 @pytest.fixture

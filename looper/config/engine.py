@@ -1,0 +1,44 @@
+"""The engine's settings from a validated config: where the YAML's words become frames.
+
+This is the one bridge from the config to the core: 1-based channels become 0-based,
+milliseconds become frames, `bpm: auto` becomes "no tempo yet" (the grid of 120 bpm
+it starts with is a placeholder the first loop replaces; nothing plays on it). It
+lives here, not in the core, so that the core imports nothing but numpy and itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from looper.config.schema import Config
+from looper.core.settings import EngineSettings
+
+#: The grid `bpm: auto` starts with until the first loop sets the tempo; never heard.
+AUTO_PLACEHOLDER_BPM = 120.0
+
+
+def engine_settings(config: Config, latency_frames: int, **overrides: object) -> EngineSettings:
+    """The engine's view of a validated config; 1-based channels become 0-based."""
+    a, c, t = config.audio, config.clicktrack, config.tracks
+    settings = EngineSettings(
+        sample_rate=a.sample_rate,
+        inputs=tuple(ch - 1 for ch in a.inputs),
+        outputs=tuple(ch - 1 for ch in a.outputs),
+        click_outputs=tuple(ch - 1 for ch in c.outputs),
+        monitor=a.monitor,
+        latency_frames=latency_frames,
+        history_seconds=a.history_seconds,
+        bpm=AUTO_PLACEHOLDER_BPM if c.bpm == "auto" else c.bpm,
+        bpm_auto=c.bpm == "auto",
+        first_loop_bars=c.first_loop_bars,
+        count_in_bars=c.count_in_bars,
+        beats_per_bar=c.beats_per_bar,
+        click_volume=c.volume,
+        click_enabled=c.enabled,
+        tracks=t.count,
+        late_press=t.late_press,
+        crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
+        memory_seconds=t.memory_seconds,
+        max_block=max(4096, a.block_size),
+    )
+    return replace(settings, **overrides)  # type: ignore[arg-type]
