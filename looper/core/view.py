@@ -7,7 +7,7 @@ values) and the page array read-only. Nothing here writes the engine, except
 `take_messages`, which empties the outbox (the one reader takes them).
 
 A reader copying pages must check afterwards that the engine did not reuse
-them meanwhile (the session saver does: see sessions/store.py); the view
+them meanwhile (the session saver does: see sessions/saver.py); the view
 gives the page ids and the pages, not a lock.
 """
 

@@ -4,7 +4,10 @@
   stage machine needs none of it. The one exception is the CLI's `demo` command, which
   imports it lazily, inside a function, so `looper` runs where JACK-Client is missing.
 * The core is pure: numpy, the standard library and itself, nothing else (no I/O
-  libraries, no config, no live side), so it runs the same offline, live and in tests.
+  libraries, no config, no live side), so it runs the same offline, live and in tests;
+  it may import `looper.errors`, which holds only exception classes.
+* No module grows past about 400 lines: a module that long holds two ideas, and a
+  newcomer should be able to read one room at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "looper"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 PURE_ALLOWED = {"numpy", "__future__", *sys.stdlib_module_names}
+MAX_LINES = 420  # "about 400": room for a docstring line, not for a second idea
 
 
 def module_name(path: Path) -> str:
@@ -77,3 +81,9 @@ def test_the_core_imports_only_numpy_the_standard_library_and_itself(path: Path)
         ours = name in ("looper.core", "looper.errors") or name.startswith("looper.core.")
         allowed = top in PURE_ALLOWED or ours
         assert allowed, f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_no_module_is_over_about_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE.parent)}: {lines} lines; split it"
