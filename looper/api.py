@@ -27,7 +27,7 @@ from looper.config.engine import engine_settings
 from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
 from looper.core.engine import Engine
 from looper.core.view import EngineView
-from looper.live.audio import Callback, _pump
+from looper.live.audio import Callback, pump_commands
 
 log = logging.getLogger("looper.api")
 
@@ -234,6 +234,8 @@ def _serve(args: dict[str, Any], commands: Any) -> None:
     """The process play() starts: the live side's pump feeds the stream's callback."""
     stream = AudioStream(**args)
     threading.Thread(
-        target=_pump, args=(commands, stream._live.inbox, threading.Event(), None), daemon=True
+        target=pump_commands,
+        args=(commands, stream._live.inbox, threading.Event(), None),
+        daemon=True,
     ).start()
     stream.run()

@@ -108,7 +108,7 @@ class Callback:
             self.worst = spent
 
 
-def _pump(commands: Any, inbox: deque[Stamped], stop: Any, saver: Saver | None) -> None:
+def pump_commands(commands: Any, inbox: deque[Stamped], stop: Any, saver: Saver | None) -> None:
     """Move stamped commands from the process queue to the callback's deque.
 
     `save` goes to the saver's thread instead: writing files has no place in the callback
@@ -217,7 +217,9 @@ def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: Sess
         return
     cb.engine = engine
     saver = Saver(engine, plan)
-    pump = threading.Thread(target=_pump, args=(commands, cb.inbox, stop, saver), daemon=True)
+    pump = threading.Thread(
+        target=pump_commands, args=(commands, cb.inbox, stop, saver), daemon=True
+    )
     pump.start()
     sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
     gc.collect()

@@ -28,7 +28,7 @@ from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
 from looper.core.engine import Engine
 from looper.core.tracks import State
-from looper.live.audio import _pump
+from looper.live.audio import pump_commands
 from looper.sessions.plan import SessionPlan, with_session_tempo
 from looper.sessions.saver import Saver, snapshot
 from looper.sessions.store import SessionError, read_session, write_session
@@ -221,7 +221,7 @@ def test_the_pump_hands_save_to_the_saver_and_never_to_the_callback() -> None:
     inbox: deque[tuple[Command, float]] = deque()
     saver = Asked()
     commands = Queue([(Play(0), 1.0), (Save(), 2.0), (Stop(0), 3.0)])
-    _pump(commands, inbox, Never(), saver)  # type: ignore[arg-type]
+    pump_commands(commands, inbox, Never(), saver)  # type: ignore[arg-type]
     assert list(inbox) == [(Play(0), 1.0), (Stop(0), 3.0)]
     assert saver.count == 1
 
