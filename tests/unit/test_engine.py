@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_helpers import BAR, BEAT, RATE, main, ramp_input, render, said
+from signals import ramp
 
 from looper.core.commands import (
     Backloop,
@@ -450,7 +451,7 @@ def test_memory_is_fixed_whatever_the_session_length() -> None:
 
 def test_a_loaded_loop_waits_stopped_and_plays_from_its_top_on_the_next_downbeat() -> None:
     engine, _ = render([], 0)
-    audio = np.arange(1, 2 * BAR + 1, dtype=np.float32)[:, None] / 8
+    audio = ramp(2 * BAR, unit=1 / 8)
     engine.load_loop(1, audio, volume=0.5)
     assert engine.tracks[1].state is State.STOPPED and engine.tracks[1].bars == 2
     view = EngineView(engine)
