@@ -117,9 +117,7 @@ def let_go(e: Engine, tr: Track, t: int) -> None:
     gain = envelope(e, tr, t)
     if gain == 0.0:
         return
-    tail = min(tr.tails, key=_age)
-    if tail.held:
-        tail.release(e.pool)  # all of them fade: the oldest, the quietest, goes
+    tail = _free_tail(e, tr, t)
     bar = e.grid.bar
     length = tr.bars * bar
     pos = (t - tr.anchor) % length
@@ -130,9 +128,17 @@ def let_go(e: Engine, tr: Track, t: int) -> None:
     e.tails_until = max(e.tails_until, t + x)
 
 
-def _age(tail: Tail) -> int:
-    """Free tails first, then the one that began first."""
-    return tail.at if tail.held else -1
+def _free_tail(e: Engine, tr: Track, t: int) -> Tail:
+    """A tail that holds nothing; when all of them fade, the quietest at t is cut for it."""
+    quietest, least = tr.tails[0], 2.0
+    for tail in tr.tails:
+        if not tail.held:
+            return tail
+        level = tail.gain * (1.0 - float(e.ramp[t - tail.at]))
+        if level < least:
+            quietest, least = tail, level
+    quietest.release(e.pool)
+    return quietest
 
 
 def end_tails(e: Engine, t: int) -> None:

@@ -13,7 +13,8 @@ and the old loop's lead-in (its seam). It holds a pool reference on each,
 taken when it starts and given back when it ends: pages a reset frees or an
 undo drops go back to the pool only once nothing fades on them. Each track
 has `TAILS` preallocated tails; a change while all of them still fade takes
-over the one that began first (the quietest), cutting what is left of it.
+over the quietest, cutting what is left of it (five changes of one track
+within 10 ms: no pedal is that fast).
 Ending is lazy: the engine releases a tail at the first segment at or past
 its end, which is a segment boundary (core/engine.py), like a ramp's end.
 """
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 from looper.core.pages import PagePool
 
-#: Tails per track: two changes within one crossfade fade out together; a third cuts the first.
-TAILS = 2
+#: Tails per track: up to this many changes within one crossfade fade out together.
+TAILS = 4
 
 
 class Tail:
