@@ -237,11 +237,11 @@ class Engine:
 
     def _events(self, t: int) -> None:
         """Everything that happens at frame t, in a fixed order."""
+        if self.tail_end <= t:  # first: a command at t may need a tail
+            end_tails(self, t)
         while self._incoming and self._incoming[0][0] <= t:
             _, _, p, command = self._incoming.pop(0)
             self._handle(command, p)
-        if self.tail_end <= t:
-            end_tails(self, t)
         if self.tempo_at <= t:
             fire_tempo(self, t)
         for tr in self.tracks:

@@ -3,8 +3,11 @@
 Playback runs in output time t. A track reads one page per output bar,
 chosen (latched) at the bar's start, so a change of layer never lands inside
 a bar. Any change of what a track plays goes through its gain envelope (a
-linear ramp over the crossfade), and the loop's last crossfade frames fade
-into the audio that led into its first bar (the seam), so nothing clicks.
+linear ramp over the crossfade); when the audio itself changes at once (a
+reset, a replace, an undo), `let_go` first hands what was playing to a tail
+(core/tail.py) that fades it out under the new audio's fade-in. The loop's
+last crossfade frames fade into the audio that led into its first bar (the
+seam), so nothing clicks.
 
 These are module functions of the engine, not methods of a helper object:
 `play` runs once per sounding track per segment, and a module function costs
@@ -132,6 +135,8 @@ def _free_tail(e: Engine, tr: Track, t: int) -> Tail:
     """A tail that holds nothing; when all of them fade, the quietest at t is cut for it."""
     quietest, least = tr.tails[0], 2.0
     for tail in tr.tails:
+        if tail.held and tail.until <= t:  # faded, not yet given back
+            tail.release(e.pool)
         if not tail.held:
             return tail
         level = tail.gain * (1.0 - float(e.ramp[t - tail.at]))

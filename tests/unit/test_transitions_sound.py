@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import BAR, main, render
+from engine_helpers import BAR, main, render, settings
 from signals import tone
 
+from looper.config import ConfigError
 from looper.core.commands import (
     Backloop,
     Command,
@@ -156,6 +157,13 @@ def test_undo_and_redo_of_a_replace_bring_each_loop_back_where_it_was(xfade: int
         keep_new = np.ones(13 * BAR - b, bool)
     np.testing.assert_array_equal(y[a:b][steady][keep_old], old[steady][keep_old])
     np.testing.assert_array_equal(y[b:][steady][keep_new], new[steady][keep_new])
+
+
+def test_tracks_play_from_is_read_from_the_yaml_and_checked() -> None:
+    assert settings().play_from == "phrase"  # the default
+    assert settings("tracks: {play_from: top}").play_from == "top"
+    with pytest.raises(ConfigError):
+        settings("tracks: {play_from: bottom}")
 
 
 STOP_PLAY = [(2 * BAR + 100, Backloop(0, 2)), (3 * BAR + 300, Stop(0)), (6 * BAR + 1900, Play(0))]
