@@ -122,11 +122,13 @@ def let_go(e: Engine, tr: Track, t: int) -> None:
         return
     tail = _free_tail(e, tr, t)
     bar = e.grid.bar
+    if t >= tr.latched_start + bar:  # at a downbeat, before the engine latches its page
+        latch(e, tr, t)
     length = tr.bars * bar
     pos = (t - tr.anchor) % length
     nxt = int(tr.table[tr.top, (pos // bar + 1) % tr.bars])
-    pages = (tr.latched, nxt, int(tr.pre[tr.top]))
-    tail.hold(e.pool, pages, tr.latched_start, tr.anchor, length, gain, t, t + x)
+    pre = int(tr.pre[tr.top])
+    tail.hold(e.pool, tr.latched, nxt, pre, tr.latched_start, tr.anchor, length, gain, t, t + x)
     e.tail_end = min(e.tail_end, t + x)
     e.tails_until = max(e.tails_until, t + x)
 

@@ -47,7 +47,9 @@ class Tail:
     def hold(
         self,
         pool: PagePool,
-        pages: tuple[int, int, int],
+        page: int,
+        nxt: int,
+        pre: int,
         start: int,
         anchor: int,
         length: int,
@@ -55,10 +57,12 @@ class Tail:
         at: int,
         until: int,
     ) -> None:
-        """Start fading: reference (page, next page, lead-in), which then outlive any layer."""
-        self.page, self.nxt, self.pre = pages
-        for page in pages:
-            pool.ref(page)
+        """Start fading: reference the page, the next and the lead-in (from output frame
+        `start`), which then outlive any layer that held them."""
+        self.page, self.nxt, self.pre = page, nxt, pre
+        pool.ref(page)
+        pool.ref(nxt)
+        pool.ref(pre)
         self.start, self.anchor, self.length = start, anchor, length
         self.gain, self.at, self.until = gain, at, until
         self.held = True

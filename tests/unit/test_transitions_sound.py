@@ -159,6 +159,22 @@ def test_undo_and_redo_of_a_replace_bring_each_loop_back_where_it_was(xfade: int
     np.testing.assert_array_equal(y[b:][steady][keep_new], new[steady][keep_new])
 
 
+@pytest.mark.parametrize("press", [5 * BAR + 1800, 6 * BAR + 300])  # the coming downbeat, now
+def test_a_replaced_loop_fades_out_from_where_it_was_under_the_new_one(press: int) -> None:
+    xfade = 20
+    script = [(3 * BAR + 100, Backloop(0, 2)), (press, Backloop(0, 1))]
+    _, out = render(script, 8 * BAR, crossfade_frames=xfade)
+    at = max(press, 6 * BAR)
+    t = frames(at, at + xfade)
+    r = (t - at + 1) / xfade
+    old = looped(t, 3 * BAR, BAR)  # bars [1, 3) from bar 3: at bar 6, its second bar
+    new = looped(t, 6 * BAR, 5 * BAR)
+    np.testing.assert_allclose(main(out)[at : at + xfade], old * (1 - r) + new * r, rtol=1e-6)
+    u = frames(at + xfade, 8 * BAR)
+    keep = (u - 6 * BAR) % BAR < BAR - xfade  # away from the new loop's seams
+    np.testing.assert_array_equal(main(out)[at + xfade :][keep], looped(u, 6 * BAR, 5 * BAR)[keep])
+
+
 def test_tracks_play_from_is_read_from_the_yaml_and_checked() -> None:
     assert settings().play_from == "phrase"  # the default
     assert settings("tracks: {play_from: top}").play_from == "top"
