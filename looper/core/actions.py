@@ -210,12 +210,19 @@ def ask_start(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 def fire_start(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     """In phrase, where the loop would be had it played on; from the top with `play_from:
-    top`, or when it never played (a loaded loop)."""
+    top`, or when it never played (a loaded loop). A record or overdub begun since the
+    press goes on: `play` is not for those states."""
+    if tr.state not in _STARTS:
+        return
     let_go(e, tr, t)
     if e.settings.play_from == "top" or tr.anchor == UNPLACED:
         tr.place(t)
     tr.state = State.PLAYING
     sound(e, tr, t)
+
+
+#: The states `play` acts in (the table's); a waiting play finds the track in another.
+_STARTS = frozenset(state for (state, _), action in TRANSITIONS.items() if action is Action.START)
 
 
 def ask_stop(e: Engine, tr: Track, command: Command, p: int) -> None:

@@ -75,7 +75,8 @@ def begin_dub(e: Engine, tr: Track, start: int, t: int) -> None:
     tr.push_layer(copy=True)
     g = e.grid
     tau = t - e.latency
-    if tau >= start:  # the downbeat has passed: layer what was played since
+    if tau > start:  # the downbeat has passed: layer what was played since (at it, the
+        # history bar that begins there gives the pass its page: `Engine._history_bar`)
         k = g.bar_index(tau)
         dub_bar(e, tr, k, tau - g.origin - k * g.bar)
 

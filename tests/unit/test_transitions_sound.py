@@ -30,6 +30,7 @@ from looper.core.commands import (
     Stop,
     Undo,
 )
+from looper.core.tracks import State
 
 RATE = 48000
 XFADE = 480  # tracks.crossfade_ms: 10 at 48 kHz
@@ -173,6 +174,33 @@ def test_a_replaced_loop_fades_out_from_where_it_was_under_the_new_one(press: in
     u = frames(at + xfade, 8 * BAR)
     keep = (u - 6 * BAR) % BAR < BAR - xfade  # away from the new loop's seams
     np.testing.assert_array_equal(main(out)[at + xfade :][keep], looped(u, 6 * BAR, 5 * BAR)[keep])
+
+
+def test_a_waiting_play_leaves_an_overdub_begun_since_the_press_going() -> None:
+    script = [
+        (8 * BAR + 396, Backloop(0, 2)),
+        (10 * BAR + 695, Play(0)),  # waits for bar 11
+        (10 * BAR + 999, Overdub(0)),  # from bar 10, at once
+        (11 * BAR + 899, Undo(0)),  # the pass in progress goes
+        (11 * BAR + 1710, Undo(0)),  # and the loop
+    ]
+    engine, _ = render(script, 13 * BAR, crossfade_frames=20)
+    assert engine.tracks[0].state is State.EMPTY and not engine.tracks[0].dubbing
+
+
+def test_a_record_closed_into_an_overdub_at_a_downbeat_takes_one_page_for_its_bar() -> None:
+    """It took two, and freed the first while still layering onto it: another track's
+    overdub then got that page, and both wrote into it (a click, and a wrong loop)."""
+    script = [
+        (BAR + 1845, Record(0)),  # from bar 2
+        (2 * BAR + 100, Backloop(1, 1)),
+        (2 * BAR + 185, Overdub(0)),  # closes at bar 3, at least a bar: overdubs from there
+        (2 * BAR + 320, Overdub(1)),  # from bar 2
+    ]
+    engine, _ = render(script, 3 * BAR + 100)
+    one, two = engine.tracks[:2]
+    assert one.state is State.OVERDUBBING and int(one.fresh[one.top]) == 1
+    assert engine.pool.refs[one.dub_old] > 0 and one.dub_page != two.dub_page
 
 
 def test_tracks_play_from_is_read_from_the_yaml_and_checked() -> None:
