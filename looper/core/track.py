@@ -227,7 +227,7 @@ class Track:
 
     # ---- a new loop -----------------------------------------------------------------
 
-    def end_tails(self) -> None:
+    def cut_tails(self) -> None:
         """Every tail ends now, fading or not (the pages are about to be cut anew)."""
         for tail in self.tails:
             if tail.held:

@@ -27,6 +27,7 @@ from looper.core.commands import (
     Record,
     Redo,
     Reset,
+    SetTempo,
     Stop,
     Undo,
 )
@@ -113,6 +114,16 @@ def test_the_pages_a_reset_frees_are_held_until_its_fade_has_ended() -> None:
     assert not any(tail.held for tail in engine.tracks[0].tails)
     assert engine.pool.refs.sum() == 0 and engine.pool.debt == 0
     assert engine.pool.free == engine.pool.count - engine.pool.in_ring.sum()
+
+
+def test_a_tempo_change_cuts_the_tails_before_the_memory_is_cut_anew() -> None:
+    script = [(2 * BAR + 100, Backloop(0, 1)), (3 * BAR + 490, Reset(None))]
+    script.append((3 * BAR + 490, SetTempo(100.0)))  # at the next beat: within the fade
+    engine, out = render(script, 4 * BAR, crossfade_frames=20)
+    assert engine.grid.bpm != 120.0
+    assert not any(tail.held for tail in engine.tracks[0].tails)
+    assert engine.pool.refs.min() == 0 and engine.pool.refs.max() == 0
+    assert not main(out)[3 * BAR + 500 :].any()
 
 
 def test_a_reset_fades_the_loop_out_to_silence() -> None:
