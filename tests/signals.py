@@ -58,3 +58,9 @@ def live_ramp(
 def live_frame_of(values: np.ndarray) -> np.ndarray:
     """Input frame (relative to the clip's start) of each sample of a live ramp; -1 for silence."""
     return frame_of(values, 1 / LIVE_WRAP)
+
+
+def tone(frames: int, rate: int = 48000, hz: float = 437.0, db: float = -6.0) -> np.ndarray:
+    """A continuous sine (mono, float32): the measuring tone for clicks at events and seams."""
+    u = np.arange(frames, dtype=np.float64)
+    return (10 ** (db / 20) * np.sin(2 * np.pi * hz * u / rate)).astype(np.float32)

@@ -39,6 +39,7 @@ def engine_settings(config: Config, latency_frames: int, **overrides: object) ->
         late_press=t.late_press,
         crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
         memory_seconds=t.memory_seconds,
+        play_from=t.play_from,
         max_block=max(4096, a.block_size),
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -104,6 +104,7 @@ class Tracks(_Section):
     late_press: Annotated[float, number(0, 1, above=True)] = 0.75
     crossfade_ms: Annotated[float, number(0, 100)] = 10.0
     memory_seconds: Annotated[float, number(10, 7200)] = 300.0
+    play_from: Literal["phrase", "top"] = "phrase"
 
 
 class Midi(_Section):

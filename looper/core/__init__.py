@@ -13,7 +13,8 @@ The rooms, in the order a command travels:
 - actions: each Action's code, `ask_*` when its command arrives, `fire_*` at its frame.
 - recording: loops taken from the history, overdub passes, the loop memory's limits.
 - tempo: taps, tempo changes, the first loop of `bpm: auto`, the count-in.
-- playback: a track's loop into the bus, its seam, its gain envelope; the click sounds.
+- playback: a track's loop into the bus, its seam, its gain envelope, its fading tails
+  (tail: `Tail`, what a track played before a change); the click sounds.
 - grid, pages, history: the bar arithmetic, the page pool, the always-on history ring.
 - settings: `EngineSettings` from a config; latency and loop-memory arithmetic.
 - messages: what the engine says, as codes and numbers, and `words` for them.

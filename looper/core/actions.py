@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from looper.core.commands import Backloop, Command, Record, Undo
 from looper.core.messages import COMMAND_CODES, STATE_CODES, MessageCode
-from looper.core.playback import fade, latch, sound
+from looper.core.playback import fade, latch, let_go, resume, sound
 from looper.core.recording import begin_dub, clear, end_dub, take
 from looper.core.tempo import begin_first_loop, close_first_loop, count_in, end_linear
-from looper.core.track import Track
+from looper.core.track import UNPLACED, Track
 from looper.core.tracks import TRANSITIONS, Action, Pending, State
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ def _close(e: Engine, tr: Track, command: Command, p: int, action: Action) -> No
 
 def fire_close(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     end = pending.bar
-    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, e.ring.page(tr.rec_bar - 1))
-    tr.anchor = end
+    let_go(e, tr, t)  # the loop it replaces, if still heard
+    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, e.ring.page(tr.rec_bar - 1), end)
     if pending.action is Action.CLOSE_STOP:
         tr.state = State.STOPPED
         latch(e, tr, t)
@@ -173,7 +173,8 @@ def ask_cancel(e: Engine, tr: Track, command: Command, p: int) -> None:
     tr.state = tr.state_before_rec
     if tr.state in (State.PLAYING, State.OVERDUBBING):
         tr.state = State.PLAYING
-        sound(e, tr, e.frame)
+        latch(e, tr, e.frame)
+        fade(e, tr, e.frame, tr.volume)  # back from where the record's fade-out has got to
     e.say(MessageCode.RECORDING_DROPPED, tr.index + 1)
 
 
@@ -208,9 +209,20 @@ def ask_start(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 
 def fire_start(e: Engine, tr: Track, pending: Pending, t: int) -> None:
-    tr.anchor = t
+    """In phrase, where the loop would be had it played on; from the top with `play_from:
+    top`, or when it never played (a loaded loop). A record or overdub begun since the
+    press goes on: `play` is not for those states."""
+    if tr.state not in _STARTS:
+        return
+    let_go(e, tr, t)
+    if e.settings.play_from == "top" or tr.anchor == UNPLACED:
+        tr.place(t)
     tr.state = State.PLAYING
     sound(e, tr, t)
+
+
+#: The states `play` acts in (the table's); a waiting play finds the track in another.
+_STARTS = frozenset(state for (state, _), action in TRANSITIONS.items() if action is Action.START)
 
 
 def ask_stop(e: Engine, tr: Track, command: Command, p: int) -> None:
@@ -238,6 +250,7 @@ def ask_unmute(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 
 def ask_undo(e: Engine, tr: Track, command: Command, p: int) -> None:
+    let_go(e, tr, e.frame)
     if tr.state is State.OVERDUBBING:
         tr.dubbing = False
         tr.pop_layer()  # the pass in progress is dropped, not kept for redo
@@ -246,21 +259,20 @@ def ask_undo(e: Engine, tr: Track, command: Command, p: int) -> None:
         tr.undo_layer()
     if not tr.has_loop:
         tr.state = State.EMPTY
-        tr.env_from = tr.env_to = 0.0
-    else:
-        latch(e, tr, e.frame)
+    resume(e, tr, e.frame)
 
 
 def ask_redo(e: Engine, tr: Track, command: Command, p: int) -> None:
     if not tr.can_redo:
         e.say(MessageCode.NOTHING_TO_REDO, tr.index + 1)
         return
+    let_go(e, tr, e.frame)
     tr.redo_layer()
     if tr.state is State.EMPTY:
         tr.state = State.PLAYING
         sound(e, tr, e.frame)
     else:
-        latch(e, tr, e.frame)
+        resume(e, tr, e.frame)
 
 
 def ask_reset(e: Engine, tr: Track, command: Command, p: int) -> None:

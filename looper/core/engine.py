@@ -4,7 +4,7 @@
 callback and `looper render` both call it. A block is cut into segments at
 every frame where something changes (a command, a beat, a bar, a latency-
 shifted history bar, the start of a loop's seam crossfade, the end of a gain
-ramp), so what comes out does not depend on the block size.
+ramp or of a tail), so what comes out does not depend on the block size.
 
 Two clocks of frames run side by side: output time t, and performance time
 tau = t - latency, the output frame the performer heard when playing what
@@ -42,14 +42,21 @@ from looper.core.grid import Grid
 from looper.core.history import HistoryRing
 from looper.core.messages import STATE_CODES, Message, MessageCode
 from looper.core.pages import PagePool
-from looper.core.playback import click_sounds, fade, latch, play
+from looper.core.playback import (
+    SOUNDING,
+    click_sounds,
+    end_tails,
+    fade,
+    latch,
+    play,
+    play_tail,
+)
 from looper.core.recording import clear, dub_bar, take
 from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
 from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, tap
 from looper.core.track import Track
 from looper.core.tracks import Action, Pending, State
 
-SOUNDING = (State.PLAYING, State.OVERDUBBING, State.MUTED, State.STOPPED, State.RECORDING)
 #: Messages the outbox keeps until read; older ones go (the status shows the last few).
 MESSAGES_KEPT = 64
 
@@ -101,6 +108,9 @@ class Engine:
         self.linear = self.pool.flat
         self.linear_from = FAR
         self.linear_until = FAR
+        # Tails (core/tail.py): the first frame one ends at, and the last (none fades past it).
+        self.tail_end = FAR
+        self.tails_until = 0
         #: The outbox: (frame, code, args), turned into words by `messages.words` elsewhere.
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)
 
@@ -227,6 +237,8 @@ class Engine:
 
     def _events(self, t: int) -> None:
         """Everything that happens at frame t, in a fixed order."""
+        if self.tail_end <= t:  # first: a command at t may need a tail
+            end_tails(self, t)
         while self._incoming and self._incoming[0][0] <= t:
             _, _, p, command = self._incoming.pop(0)
             self._handle(command, p)
@@ -257,16 +269,21 @@ class Engine:
             if edge + self.latency > t:
                 nxt = min(nxt, edge + self.latency)
         x = self.xfade
+        nxt = min(nxt, self.tail_end)
+        tails = t < self.tails_until
         for tr in self.tracks:
+            if tails:
+                for tail in tr.tails:
+                    if t < tail.until:
+                        nxt = min(nxt, _seam_at(t, tail.anchor, tail.length, x))
+                        if tail.start + g.bar > t:  # where it turns to the next page
+                            nxt = min(nxt, tail.start + g.bar)
             if tr.pending is not None:
                 nxt = min(nxt, tr.pending.frame)
             if x and t < tr.env_at + x:
                 nxt = min(nxt, tr.env_at + x)
             if x and tr.has_loop:
-                length = tr.bars * g.bar
-                pos = (t - tr.anchor) % length
-                if pos < length - x:
-                    nxt = min(nxt, t + length - x - pos)
+                nxt = min(nxt, _seam_at(t, tr.anchor, tr.bars * g.bar, x))
         return max(nxt, t + 1)
 
     def _segment(self, t: int, inp: np.ndarray, bus: np.ndarray, clk: np.ndarray) -> None:
@@ -287,9 +304,14 @@ class Engine:
                     np.add(
                         pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n]
                     )
+        tails = t < self.tails_until
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
                 play(self, tr, t, bus)
+            if tails:
+                for tail in tr.tails:
+                    if t < tail.until:
+                        play_tail(self, tail, t, bus)
         if (self.click_enabled or t < self.count_in_until) and self.tempo_known and t >= g.origin:
             beat_start = g.origin + ((t - g.origin) // g.beat) * g.beat
             off = t - beat_start
@@ -347,6 +369,12 @@ class Engine:
             case TrackCommand() | Reset():
                 assert command.track is not None
                 track_command(self, self.tracks[command.track], command, p)
+
+
+def _seam_at(t: int, anchor: int, length: int, x: int) -> int:
+    """Where the next seam crossfade of a loop begins (FAR inside one: it has begun)."""
+    pos = (t - anchor) % length
+    return t + length - x - pos if pos < length - x else FAR
 
 
 def _as_slice(channels: tuple[int, ...]) -> slice | None:

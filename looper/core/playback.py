@@ -3,8 +3,11 @@
 Playback runs in output time t. A track reads one page per output bar,
 chosen (latched) at the bar's start, so a change of layer never lands inside
 a bar. Any change of what a track plays goes through its gain envelope (a
-linear ramp over the crossfade), and the loop's last crossfade frames fade
-into the audio that led into its first bar (the seam), so nothing clicks.
+linear ramp over the crossfade); when the audio itself changes at once (a
+reset, a replace, an undo), `let_go` first hands what was playing to a tail
+(core/tail.py) that fades it out under the new audio's fade-in. The loop's
+last crossfade frames fade into the audio that led into its first bar (the
+seam), so nothing clicks.
 
 These are module functions of the engine, not methods of a helper object:
 `play` runs once per sounding track per segment, and a module function costs
@@ -18,12 +21,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from looper.core.tail import Tail
+from looper.core.tempo import FAR
 from looper.core.track import Track
+from looper.core.tracks import State
 
 if TYPE_CHECKING:
     from looper.core.engine import Engine
 
 CLICK_SECONDS = 0.03
+#: The states in which a track's loop is played (at its envelope's gain, maybe 0).
+SOUNDING = (State.PLAYING, State.OVERDUBBING, State.MUTED, State.STOPPED, State.RECORDING)
 
 
 def click_sounds(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +52,34 @@ def seam(tail: np.ndarray, lead: np.ndarray, ramp: np.ndarray, out: np.ndarray) 
     return out
 
 
+def source(
+    e: Engine, page: int, page_start: int, pos: int, length: int, pre: int, t: int, n: int
+) -> np.ndarray:
+    """n frames of a loop from output frame t: bar `page` (begun at `page_start`), at loop
+    position `pos`; in its last crossfade frames faded into its lead-in `pre` (the seam)."""
+    pages = e.pool.pages
+    off = t - page_start
+    src = pages[page, off : off + n]
+    x = e.xfade
+    if x and pos >= length - x:
+        bar = e.grid.bar
+        q = pos - (length - x)
+        lead = e.pool.zero if pre < 0 else pages[pre]
+        src = seam(src, lead[bar - x + q : bar - x + q + n], e.ramp[q : q + n], e.scratch[:n])
+    return src
+
+
+def ramped(e: Engine, src: np.ndarray, start: float, to: float, j: int, bus: np.ndarray) -> None:
+    """Add src to the bus under a gain ramping from `start` to `to`, j frames into the ramp."""
+    n = len(bus)
+    gain = e.gain[:n]
+    np.multiply(e.ramp[j : j + n], to - start, out=gain)
+    gain += start
+    out = e.scratch[:n]
+    np.multiply(src, gain[:, None], out=out)
+    np.add(bus, out, out=bus)
+
+
 def play(e: Engine, tr: Track, t: int, bus: np.ndarray) -> None:
     """Add one track's loop for this segment to the bus."""
     n = len(bus)
@@ -51,30 +87,78 @@ def play(e: Engine, tr: Track, t: int, bus: np.ndarray) -> None:
     ramping = x and t < tr.env_at + x
     if not ramping and tr.env_to == 0.0:
         return
-    bar = e.grid.bar
-    pages = e.pool.pages
-    length = tr.bars * bar
+    length = tr.bars * e.grid.bar
     pos = (t - tr.anchor) % length
-    off = t - tr.latched_start
-    src = pages[tr.latched, off : off + n]
-    out = e.scratch[:n]
-    if x and pos >= length - x:  # the seam: fade into the audio that led into the loop
-        q = pos - (length - x)
-        pre_page = tr.pre[tr.top]
-        lead = e.pool.zero if pre_page < 0 else pages[pre_page]
-        src = seam(src, lead[bar - x + q : bar - x + q + n], e.ramp[q : q + n], out)
+    src = source(e, tr.latched, tr.latched_start, pos, length, int(tr.pre[tr.top]), t, n)
     if ramping:
-        gain = e.gain[:n]
-        j = t - tr.env_at
-        np.multiply(e.ramp[j : j + n], tr.env_to - tr.env_from, out=gain)
-        gain += tr.env_from
-        np.multiply(src, gain[:, None], out=out)
+        ramped(e, src, tr.env_from, tr.env_to, t - tr.env_at, bus)
     elif tr.env_to == 1.0:  # full volume, the common case: one pass
         np.add(bus, src, out=bus)
-        return
     else:
+        out = e.scratch[:n]
         np.multiply(src, tr.env_to, out=out)
-    np.add(bus, out, out=bus)
+        np.add(bus, out, out=bus)
+
+
+def play_tail(e: Engine, tail: Tail, t: int, bus: np.ndarray) -> None:
+    """Add a fading tail for this segment to the bus (it ends at a segment boundary)."""
+    if t >= tail.start + e.grid.bar:  # the bar after the one it began in
+        tail.page, tail.nxt, tail.start = tail.nxt, tail.page, tail.start + e.grid.bar
+    pos = (t - tail.anchor) % tail.length
+    src = source(e, tail.page, tail.start, pos, tail.length, tail.pre, t, len(bus))
+    ramped(e, src, tail.gain, 0.0, t - tail.at, bus)
+
+
+def let_go(e: Engine, tr: Track, t: int) -> None:
+    """What the track plays is about to change at t: a tail goes on with it, fading out.
+
+    Call it before the tables change (the tail reads the pages they hold now); then
+    `resume` or `sound` fades the new audio in. Silent audio needs no tail."""
+    x = e.xfade
+    if not x or not tr.has_loop or tr.state not in SOUNDING:
+        return
+    gain = envelope(e, tr, t)
+    if gain == 0.0:
+        return
+    tail = _free_tail(e, tr, t)
+    bar = e.grid.bar
+    if t >= tr.latched_start + bar:  # at a downbeat, before the engine latches its page
+        latch(e, tr, t)
+    length = tr.bars * bar
+    pos = (t - tr.anchor) % length
+    nxt = int(tr.table[tr.top, (pos // bar + 1) % tr.bars])
+    pre = int(tr.pre[tr.top])
+    tail.hold(e.pool, tr.latched, nxt, pre, tr.latched_start, tr.anchor, length, gain, t, t + x)
+    e.tail_end = min(e.tail_end, t + x)
+    e.tails_until = max(e.tails_until, t + x)
+
+
+def _free_tail(e: Engine, tr: Track, t: int) -> Tail:
+    """A tail that holds nothing; when all of them fade, the quietest at t is cut for it."""
+    quietest, least = tr.tails[0], 2.0
+    for tail in tr.tails:
+        if tail.held and tail.until <= t:  # faded, not yet given back
+            tail.release(e.pool)
+        if not tail.held:
+            return tail
+        level = tail.gain * (1.0 - float(e.ramp[t - tail.at]))
+        if level < least:
+            quietest, least = tail, level
+    quietest.release(e.pool)
+    return quietest
+
+
+def end_tails(e: Engine, t: int) -> None:
+    """The tails that have faded by t give their pages back; the next end is found."""
+    nearest = FAR
+    for tr in e.tracks:
+        for tail in tr.tails:
+            if tail.held:
+                if tail.until <= t:
+                    tail.release(e.pool)
+                else:
+                    nearest = min(nearest, tail.until)
+    e.tail_end = nearest
 
 
 def latch(e: Engine, tr: Track, t: int) -> None:
@@ -106,3 +190,13 @@ def sound(e: Engine, tr: Track, t: int) -> None:
     """Start hearing the loop at t, from silence."""
     latch(e, tr, t)
     fade(e, tr, t, tr.volume, start=0.0)
+
+
+def resume(e: Engine, tr: Track, t: int) -> None:
+    """After a change (`let_go`): the loop, if any, fades in from silence to the gain the
+    track was heading for; a track that was fading out stays silent."""
+    if tr.has_loop:
+        latch(e, tr, t)
+        fade(e, tr, t, tr.env_to, start=0.0)
+    else:
+        tr.env_from = tr.env_to = 0.0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from looper.core.messages import MessageCode
-from looper.core.playback import sound
+from looper.core.playback import let_go, sound
 from looper.core.tempo import FAR, end_linear
 from looper.core.track import Track
 from looper.core.tracks import State
@@ -33,8 +33,8 @@ def take(e: Engine, tr: Track, first: int, end: int, anchor: int, t: int) -> Non
         if tr.state is State.WAITING:
             tr.state = State.EMPTY
         return
-    tr.capture(e.ring, first, n)
-    tr.anchor = anchor
+    let_go(e, tr, t)  # a loop it replaces fades out under the new one
+    tr.capture(e.ring, first, n, anchor)
     tr.state = State.PLAYING
     tr.dubbing = False
     sound(e, tr, t)
@@ -59,9 +59,11 @@ def evict(e: Engine, tr: Track) -> bool:
 
 
 def clear(e: Engine, tr: Track) -> None:
-    """Empty a track now; a first loop it was recording is dropped with it."""
+    """Empty a track now (what it played fades out); a first loop it was recording is
+    dropped with it."""
     if tr.state is State.RECORDING:
         end_linear(e)
+    let_go(e, tr, e.frame)
     tr.clear()
 
 
@@ -73,7 +75,8 @@ def begin_dub(e: Engine, tr: Track, start: int, t: int) -> None:
     tr.push_layer(copy=True)
     g = e.grid
     tau = t - e.latency
-    if tau >= start:  # the downbeat has passed: layer what was played since
+    if tau > start:  # the downbeat has passed: layer what was played since (at it, the
+        # history bar that begins there gives the pass its page: `Engine._history_bar`)
         k = g.bar_index(tau)
         dub_bar(e, tr, k, tau - g.origin - k * g.bar)
 

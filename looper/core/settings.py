@@ -51,6 +51,7 @@ class EngineSettings:
     bpm_auto: bool  # no tempo until the first record sets it
     first_loop_bars: int  # how many bars that first loop is
     count_in_bars: int  # bars of click before the first record starts
+    play_from: Literal["phrase", "top"]  # where `play` brings a stopped loop back
 
     @property
     def in_channels(self) -> int:

@@ -66,6 +66,7 @@ def fire_tempo(e: Engine, t: int) -> None:
     e.linear_from = e.linear_until = FAR
     for tr in e.tracks:
         tr.clear()  # no first loop is left to end: the tempo is known now
+        tr.cut_tails()  # the pages are cut anew: nothing may read the old ones
     e.ring.clear(0)
     e.grid = Grid.from_bpm(e.sample_rate, e.tempo_bpm, e.grid.beats_per_bar, t)
     _carve(e, e.grid)

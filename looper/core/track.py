@@ -8,6 +8,12 @@ or a reference count. The engine decides *when* (frames, the grid); the track
 does *what* to its tables. Every field is declared in `__init__` (slots):
 nothing is added later. Playback (core/playback.py) reads the tables directly
 in the per-segment path, where a method call would cost.
+
+Each layer has its own anchor (`anchors`, pushed, popped and dropped with the
+tables), so an undo or a redo of a replace brings each loop back where it
+was; `anchor` is the playing layer's, kept beside it for the per-segment
+path, and `place` moves both. The track's tails (core/tail.py) play what it
+played before a change, fading out.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from looper.core.pages import PagePool
+from looper.core.tail import TAILS, Tail
 from looper.core.tracks import Pending, State
 
 if TYPE_CHECKING:
@@ -24,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Undo layers kept per track; the oldest is dropped past this.
 MAX_LAYERS = 32
+#: The anchor of a loaded loop, which never played: its first `play` starts it from its top.
+UNPLACED = -(2**62)
 
 
 class Track:
@@ -31,6 +40,7 @@ class Track:
 
     __slots__ = (
         "anchor",
+        "anchors",
         "count",
         "dub_from",
         "dub_old",
@@ -55,6 +65,7 @@ class Track:
         "state",
         "state_before_rec",
         "table",
+        "tails",
         "top",
         "volume",
     )
@@ -73,6 +84,8 @@ class Track:
         self.top = -1
         self.count = 0
         self.anchor = 0  # output frame where loop position 0 sits; loops are whole bars
+        self.anchors = np.zeros(MAX_LAYERS, dtype=np.int64)  # each layer's
+        self.tails = tuple(Tail() for _ in range(TAILS))
         # Playback reads one page per output bar, chosen at the bar's start.
         self.latched = -1
         self.latched_start = 0
@@ -139,6 +152,7 @@ class Track:
             self.nbars[new] = n
             self.pre[new] = self.pre[self.top]
             pool.ref(int(self.pre[new]))
+            self.anchors[new] = self.anchor
         self.fresh[new] = 0
         self.top = new
         self.count = new + 1
@@ -153,9 +167,21 @@ class Track:
         self.nbars[layer] = 0
         self.pre[layer] = -1
 
+    def place(self, anchor: int) -> None:
+        """Loop position 0 of the playing layer sits at output frame `anchor`."""
+        self.anchor = anchor
+        if self.top >= 0:
+            self.anchors[self.top] = anchor
+
+    def _follow(self) -> None:
+        """The playing layer changed: its anchor is the track's."""
+        if self.top >= 0:
+            self.anchor = int(self.anchors[self.top])
+
     def undo_layer(self) -> None:
         """Play the layer below; the top one stays, for redo (-1 below: no loop)."""
         self.top -= 1
+        self._follow()
 
     @property
     def can_redo(self) -> bool:
@@ -163,11 +189,13 @@ class Track:
 
     def redo_layer(self) -> None:
         self.top += 1
+        self._follow()
 
     def pop_layer(self) -> None:
         self.free_layer(self.top)
         self.top -= 1
         self.count = self.top + 1
+        self._follow()
 
     def drop_oldest(self) -> None:
         """Free layer 0 and move the others down, row by row: no temporary array."""
@@ -177,6 +205,7 @@ class Track:
             self.nbars[layer] = self.nbars[layer + 1]
             self.pre[layer] = self.pre[layer + 1]
             self.fresh[layer] = self.fresh[layer + 1]
+            self.anchors[layer] = self.anchors[layer + 1]
         last = self.count - 1
         self.table[last].fill(-1)
         self.nbars[last] = 0
@@ -198,8 +227,15 @@ class Track:
 
     # ---- a new loop -----------------------------------------------------------------
 
-    def capture(self, ring: HistoryRing, first: int, n: int) -> None:
-        """History bars [first, first + n) become a new layer, shared with the ring."""
+    def cut_tails(self) -> None:
+        """Every tail ends now, fading or not (the pages are about to be cut anew)."""
+        for tail in self.tails:
+            if tail.held:
+                tail.release(self.pool)
+
+    def capture(self, ring: HistoryRing, first: int, n: int, anchor: int) -> None:
+        """History bars [first, first + n) become a new layer, shared with the ring, its
+        position 0 at output frame `anchor`."""
         pool = self.pool
         layer = self.push_layer(copy=False)
         for i in range(n):
@@ -209,9 +245,11 @@ class Track:
         self.nbars[layer] = n
         self.pre[layer] = ring.page(first - 1)
         pool.ref(int(self.pre[layer]))
+        self.place(anchor)
 
-    def close_recording(self, n: int, pre: int) -> None:
-        """The first n recorded bars become a new layer (the rest go), led in by `pre`."""
+    def close_recording(self, n: int, pre: int, anchor: int) -> None:
+        """The first n recorded bars become a new layer (the rest go), led in by `pre`,
+        its position 0 at `anchor`."""
         for i in range(n, self.rec_count):
             self.pool.unref(int(self.rec_pages[i]))
         layer = self.push_layer(copy=False)
@@ -220,6 +258,7 @@ class Track:
         self.pre[layer] = pre
         self.pool.ref(pre)
         self.rec_count = 0
+        self.place(anchor)
 
     def load(self, audio: np.ndarray, bar: int) -> None:
         """Saved audio (whole bars, its seam in it) becomes the only layer, its own lead-in."""
@@ -234,6 +273,7 @@ class Track:
         self.nbars[layer] = n
         self.pre[layer] = self.table[layer, n - 1]
         pool.ref(int(self.pre[layer]))
+        self.place(UNPLACED)
 
     # ---- recording and overdub ------------------------------------------------------
 

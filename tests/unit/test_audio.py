@@ -58,7 +58,9 @@ def test_set_start_end_loop_loops_those_bars_and_reset_loop_stops_it() -> None:
     steady = (t >= 3 * BAR + fade) & (pos < 2 * BAR - fade)  # outside the fade-in and the seams
     np.testing.assert_array_equal(out[1:][steady], x[BAR + pos[steady]])
     s.reset_loop(1)
-    assert not feed(s, x[5 * BAR :]).any()
+    tail = feed(s, x[5 * BAR :])
+    assert not tail[fade:].any()  # silent once the loop has faded out (issue 9: no hard cut)
+    assert s.engine.pool.refs.sum() == 0  # and its pages are free again
 
 
 def test_the_properties_convert_frames_to_seconds() -> None:

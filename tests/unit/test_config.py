@@ -96,6 +96,7 @@ def test_empty_config_gives_defaults(text: str) -> None:
             "late_press": 0.75,
             "crossfade_ms": 10.0,
             "memory_seconds": 300.0,
+            "play_from": "phrase",
         },
         "midi": {
             "input": None,

@@ -228,7 +228,7 @@ def test_backloop_on_a_playing_track_replaces_the_loop_and_undo_brings_the_old_o
 
 def test_stop_and_play_happen_at_the_next_downbeat_and_play_restarts_from_the_top() -> None:
     script = [(2 * BAR + 100, Backloop(0, 2)), (3 * BAR + 300, Stop(0)), (5 * BAR + 1900, Play(0))]
-    _, out = render(script, 9 * BAR)
+    _, out = render(script, 9 * BAR, play_from="top")  # phrase: test_transitions_sound.py
     y = main(out)
     np.testing.assert_array_equal(
         y[2 * BAR + 100 : 4 * BAR], looped(frames(2 * BAR + 100, 4 * BAR), 2 * BAR, 0)
