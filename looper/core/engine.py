@@ -45,7 +45,7 @@ from looper.core.pages import PagePool
 from looper.core.playback import click_sounds, fade, latch, play
 from looper.core.recording import clear, dub_bar, take
 from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
-from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, tap
+from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, keep_preroll, tap
 from looper.core.track import Track
 from looper.core.tracks import Action, Pending, State
 
@@ -101,6 +101,7 @@ class Engine:
         self.linear = self.pool.flat
         self.linear_from = FAR
         self.linear_until = FAR
+        self.preroll = np.zeros((max(1, self.xfade), n_in), dtype=np.float32)  # before it
         #: The outbox: (frame, code, args), turned into words by `messages.words` elsewhere.
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)
 
@@ -287,6 +288,8 @@ class Engine:
                     np.add(
                         pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n]
                     )
+        elif self.xfade and not self.tempo_known and tau < self.linear_from:
+            keep_preroll(self, tau, inp)
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
                 play(self, tr, t, bus)

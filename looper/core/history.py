@@ -53,5 +53,5 @@ class HistoryRing:
 
     @property
     def oldest_bar(self) -> int:
-        """The oldest bar still held whole."""
-        return max(self.first_bar, self.last_bar - self.slots + 1)
+        """The oldest bar a loop may take; the one before it stays held as its lead-in."""
+        return max(self.first_bar, self.last_bar - self.slots + 2)

@@ -8,13 +8,19 @@ With `clicktrack.bpm: auto` there is no grid until the first loop closes:
 that loop records into the pool's memory as one run of frames (performance
 time [linear_from, linear_until)); once its length sets the bar, the pool is
 cut into bars and that run is the loop's first pages, as it lies, so nothing
-is copied. `close_first_loop` sets the tempo and leaves scheduling the close
-to the action (core/actions.py), so this module needs nothing from there.
+is copied. Until the stomp, the input's last crossfade frames are kept in a
+small ring of their own (`keep_preroll`, the only history there is without a
+tempo); at the close they become the last frames of the loop's lead-in page,
+so the loop wraps into its first frame as it was played, sound or not.
+`close_first_loop` sets the tempo and leaves scheduling the close to the
+action (core/actions.py), so this module needs nothing from there.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
@@ -119,11 +125,36 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
     for _ in range(n):
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
+    if e.xfade and e.pool.can_take(fresh=1):
+        lead = e.pool.alloc()
+        _lead_in(e, start, e.pool.pages[lead, grid.bar - e.xfade :])
+        tr.lead_recording(lead)
     end = start + n * grid.bar
     e.linear_until = end
     e.tempo_known = True
     e.say(MessageCode.TEMPO_FROM_FIRST_LOOP, grid.bpm)
     return end
+
+
+def keep_preroll(e: Engine, tau: int, inp: np.ndarray) -> None:
+    """No tempo and no first loop yet: keep the input's last crossfade frames (tau on)."""
+    ring = e.preroll
+    size = len(ring)
+    if len(inp) > size:
+        tau += len(inp) - size
+        inp = inp[len(inp) - size :]
+    i = tau % size
+    m = min(len(inp), size - i)
+    np.copyto(ring[i : i + m], inp[:m])
+    np.copyto(ring[: len(inp) - m], inp[m:])
+
+
+def _lead_in(e: Engine, start: int, out: np.ndarray) -> None:
+    """The pre-roll's frames [start - crossfade, start), oldest first, into `out`."""
+    ring = e.preroll
+    i = start % len(ring)
+    np.copyto(out[: len(ring) - i], ring[i:])
+    np.copyto(out[len(ring) - i :], ring[:i])
 
 
 def end_linear(e: Engine) -> None:
