@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from engine_helpers import BAR, RATE, main, render
+from engine_helpers import BAR, RATE, main, render, said
 from test_render import write_midi
 
 from looper.config import parse_config
 from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, Command, Overdub, Play, Record, Redo, Undo
 from looper.core.engine import Engine
+from looper.core.tracks import State
 from looper.core.view import EngineView
 from looper.tools.render import render as render_files
 
@@ -64,14 +65,11 @@ def assert_no_page_held_after_clear(engine: Engine) -> None:
     assert not engine.pool.refs.any() and engine.pool.debt == 0
 
 
-def run(script: list[tuple[int, Command]], n: int, amplitude: float = 0.5, **kw: object) -> tuple:
-    engine, out = render(
-        script,
-        n,
-        signal=tone(n, amplitude),
-        crossfade_frames=XFADE,
-        **kw,  # type: ignore[arg-type]
-    )
+def run(
+    script: list[tuple[int, Command]], n: int, amplitude: float = 0.5, **settings: object
+) -> tuple[Engine, np.ndarray]:
+    """Render over the tone (at `amplitude`) with the seam crossfade; the first main output."""
+    engine, out = render(script, n, signal=tone(n, amplitude), crossfade_frames=XFADE, **settings)
     return engine, main(out)
 
 
@@ -193,3 +191,18 @@ def test_a_stem_written_by_render_wraps_cleanly_played_as_a_loop(tmp_path: Path)
     xfade = engine.xfade
     steps = [max_step(y[w - xfade - 2 : w + 3]) for w in range(bar, 5 * bar - 3, bar)]
     assert max(steps) <= 2 * max_step(x), [round(s, 3) for s in steps]
+
+
+@pytest.mark.parametrize("memory, ends", [(12, True), (16, False)])
+def test_an_overdub_that_fills_the_memory_keeps_its_seams_and_its_references(
+    memory: int, ends: bool
+) -> None:
+    """Each pass over bar 0 takes two pages (the bar, the lead-in); undo layers make room,
+    and when none is left the overdub ends (12 s), else it goes on, the oldest going (16 s)."""
+    script: list[tuple[int, Command]] = [(2 * BAR + 100, Backloop(0, 1))]
+    script += [(3 * BAR + 50, Overdub(0))]
+    engine, y = run(script, 16 * BAR, amplitude=0.03, memory_seconds=memory)
+    assert ("track 1: loop memory full, overdub ended" in said(engine)) is ends
+    assert engine.tracks[0].state is (State.PLAYING if ends else State.OVERDUBBING)
+    assert_clean_wraps(engine, y, least=12)
+    assert_no_page_held_after_clear(engine)
