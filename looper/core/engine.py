@@ -45,7 +45,15 @@ from looper.core.pages import PagePool
 from looper.core.playback import click_sounds, fade, latch, play
 from looper.core.recording import clear, dub_bar, take
 from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
-from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, keep_preroll, tap
+from looper.core.tempo import (
+    FAR,
+    MAX_TAPS,
+    ask_tempo,
+    fire_tempo,
+    keep_preroll,
+    lead_first_bar,
+    tap,
+)
 from looper.core.track import Track
 from looper.core.tracks import Action, Pending, State
 
@@ -102,6 +110,8 @@ class Engine:
         self.linear_from = FAR
         self.linear_until = FAR
         self.preroll = np.zeros((max(1, self.xfade), n_in), dtype=np.float32)  # before it
+        if self.tempo_known:
+            lead_first_bar(self)  # what was played before the session: silence
         #: The outbox: (frame, code, args), turned into words by `messages.words` elsewhere.
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)
 
@@ -178,7 +188,8 @@ class Engine:
         """(page, from, to, offset in page) for each held bar overlapping [start, end)."""
         g = self.grid
         spans = []
-        for k in range(g.bar_index(start), g.bar_index(max(start, end - 1)) + 1):
+        first = max(self.ring.first_bar, g.bar_index(start))  # not bar 0's lead-in (bar -1)
+        for k in range(first, g.bar_index(max(start, end - 1)) + 1):
             page = self.ring.page(k)
             if page < 0:
                 continue
@@ -278,11 +289,12 @@ class Engine:
         if self.linear_from <= tau < self.linear_until:
             i = tau - self.linear_from
             np.copyto(self.linear[i : i + n], inp)
-        elif self.tempo_known and tau >= g.origin:
-            k = g.bar_index(tau)
+        elif self.tempo_known and tau >= g.origin - g.bar:
+            k = g.bar_index(tau)  # bar -1 too: the lead-in of bar 0 (core/tempo.py)
             off = tau - g.origin - k * g.bar
             page = self.ring.page(k)
-            np.copyto(pages[page, off : off + n], inp)
+            if page >= 0:  # none: bar -1 without a crossfade, or a bar begun before it was held
+                np.copyto(pages[page, off : off + n], inp)
             for tr in self.tracks:
                 if tr.dubbing and tr.dub_from <= tau < tr.dub_until:
                     np.add(

@@ -67,6 +67,7 @@ def ask_tempo(e: Engine, bpm: float) -> None:
 
 def fire_tempo(e: Engine, t: int) -> None:
     """The grid restarts here; history and undo stacks of the old grid go."""
+    _keep_tail(e, t)
     e.tempo_at = FAR
     e.tempo_known = True
     e.linear_from = e.linear_until = FAR
@@ -75,13 +76,31 @@ def fire_tempo(e: Engine, t: int) -> None:
     e.ring.clear(0)
     e.grid = Grid.from_bpm(e.sample_rate, e.tempo_bpm, e.grid.beats_per_bar, t)
     _carve(e, e.grid)
+    lead_first_bar(e)
     e.say(MessageCode.TEMPO, e.grid.bpm)
 
 
 def restart_grid(e: Engine, origin: int) -> None:
     """Same tempo, bar 0 from `origin`; the history starts again with it (the count-in)."""
+    _keep_tail(e, origin)
     e.ring.clear(0)
     e.grid = Grid(e.sample_rate, e.grid.beat, e.grid.beats_per_bar, origin)
+    lead_first_bar(e)
+
+
+def lead_first_bar(e: Engine) -> None:
+    """The history (re)starts at the grid's origin: its bar -1 is bar 0's lead-in.
+
+    Its last crossfade frames are what was played before the origin (in performance time):
+    the pre-roll's, then the last `latency` frames, which arrive after the restart and are
+    written as any history bar (core/engine.py). Without a crossfade there is no page."""
+    x, lat = e.xfade, e.latency
+    if not x:
+        return
+    bar = e.grid.bar
+    page = e.ring.begin_bar(e.ring.first_bar - 1)
+    if x > lat:
+        _from_preroll(e, e.grid.origin - x, e.pool.pages[page, bar - x : bar - lat])
 
 
 def count_in(e: Engine) -> int:
@@ -127,7 +146,7 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
     if e.xfade and e.pool.can_take(fresh=1):
         lead = e.pool.alloc()
-        _lead_in(e, start, e.pool.pages[lead, grid.bar - e.xfade :])
+        _from_preroll(e, start - e.xfade, e.pool.pages[lead, grid.bar - e.xfade :])
         tr.lead_recording(lead)
     end = start + n * grid.bar
     e.linear_until = end
@@ -149,12 +168,30 @@ def keep_preroll(e: Engine, tau: int, inp: np.ndarray) -> None:
     np.copyto(ring[: len(inp) - m], inp[m:])
 
 
-def _lead_in(e: Engine, start: int, out: np.ndarray) -> None:
-    """The pre-roll's frames [start - crossfade, start), oldest first, into `out`."""
+def _keep_tail(e: Engine, origin: int) -> None:
+    """Before the history restarts at `origin`: the frames [origin - crossfade, now) it
+    holds go into the pre-roll (without a tempo, `keep_preroll` has put them there)."""
+    if not e.xfade or not e.tempo_known:
+        return
+    g, pages = e.grid, e.pool.pages
+    a, b = origin - e.xfade, origin - e.latency
+    while a < b:  # at most two bars: no list, nothing allocated
+        k = g.bar_index(a)
+        start = g.origin + k * g.bar
+        end = min(b, start + g.bar)
+        page = e.ring.page(k)
+        held = e.pool.zero if page < 0 else pages[page]
+        keep_preroll(e, a, held[a - start : end - start])
+        a = end
+
+
+def _from_preroll(e: Engine, first: int, out: np.ndarray) -> None:
+    """The pre-roll's frames [first, first + len(out)), oldest first, into `out`."""
     ring = e.preroll
-    i = start % len(ring)
-    np.copyto(out[: len(ring) - i], ring[i:])
-    np.copyto(out[len(ring) - i :], ring[:i])
+    i = first % len(ring)
+    m = min(len(out), len(ring) - i)
+    np.copyto(out[:m], ring[i : i + m])
+    np.copyto(out[m:], ring[: len(out) - m])
 
 
 def end_linear(e: Engine) -> None:

@@ -21,7 +21,7 @@ from test_render import write_midi
 
 from looper.config import parse_config
 from looper.config.engine import engine_settings
-from looper.core.commands import Backloop, Command, Overdub, Play, Record, Redo, Undo
+from looper.core.commands import Backloop, Command, Overdub, Play, Record, Redo, SetTempo, Undo
 from looper.core.engine import Engine
 from looper.core.tracks import State
 from looper.core.view import EngineView
@@ -74,8 +74,28 @@ def run(
 
 
 @pytest.mark.parametrize("latency", [0, 37])
-def test_a_backloop_wraps_cleanly(latency: int) -> None:
-    engine, y = run([(3 * BAR + 100, Backloop(0, 2))], 10 * BAR, latency_frames=latency)
+@pytest.mark.parametrize("bar", [1, 0])  # 0: the session's first bar, led in by what came before
+def test_a_backloop_wraps_cleanly(latency: int, bar: int) -> None:
+    engine, y = run([((bar + 2) * BAR + 100, Backloop(0, 2))], 10 * BAR, latency_frames=latency)
+    assert_clean_wraps(engine, y)
+
+
+@pytest.mark.parametrize("latency", [0, 37])
+def test_a_backloop_of_the_first_bar_after_a_tempo_change_wraps_cleanly(latency: int) -> None:
+    """The history restarts with the new grid; what was played before it leads into bar 0."""
+    script: list[tuple[int, Command]] = [(BAR + 300, SetTempo(100))]
+    engine, _ = run(script, 2 * BAR)
+    origin, bar = engine.grid.origin, engine.grid.bar
+    script.append((origin + 2 * bar + 100, Backloop(0, 2)))
+    engine, y = run(script, origin + 10 * bar, latency_frames=latency)
+    assert engine.grid.origin == origin and engine.tracks[0].anchor == origin + 2 * bar
+    assert_clean_wraps(engine, y)
+
+
+def test_a_recording_after_the_count_in_wraps_cleanly() -> None:
+    script: list[tuple[int, Command]] = [(BAR + 300, Record(0)), (5 * BAR + 800, Record(0))]
+    engine, y = run(script, 14 * BAR, count_in_bars=1, latency_frames=37)
+    assert engine.tracks[0].bars == 3
     assert_clean_wraps(engine, y)
 
 
