@@ -1,13 +1,16 @@
 """One track: its state, loop layers, recording, overdub pass and gain envelope.
 
-`Track` owns its layer bookkeeping: the stack of page tables (push, pop,
-free, drop the oldest, step for undo and redo), the pages a recording holds,
-the page an overdub pass swapped in. It is handed the engine's `PagePool` once
-and counts references there itself, so no other module touches a layer table
-or a reference count. The engine decides *when* (frames, the grid); the track
-does *what* to its tables. Every field is declared in `__init__` (slots):
-nothing is added later. Playback (core/playback.py) reads the tables directly
-in the per-segment path, where a method call would cost.
+`Track` owns its layer bookkeeping: the stack of page tables (push, pop, free,
+drop the oldest, step for undo and redo), the pages a recording holds, the
+page an overdub pass swapped in, and each layer's lead-in page (held by the
+layer, so undo and redo keep every layer's seam; a recording holds its own
+from the arm, so a recording longer than the history keeps it). It is handed
+the engine's `PagePool` once and counts references there itself, so no other
+module touches a layer table or a reference count. The engine decides *when*
+(frames, the grid); the track does *what* to its tables. Every field is
+declared in `__init__` (slots): nothing is added later. Playback
+(core/playback.py) reads the tables directly in the per-segment path, where a
+method call would cost.
 """
 
 from __future__ import annotations
