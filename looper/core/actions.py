@@ -118,6 +118,7 @@ def fire_arm(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     if tr.has_loop:
         fade(e, tr, t, 0.0)
     tr.start_recording(e.grid.bar_index(pending.bar))
+    tr.lead_recording(e.ring.page(tr.rec_bar - 1))
     tr.dubbing = False
     for k in range(tr.rec_bar, e.ring.last_bar + 1):
         tr.record(e.ring.page(k))
@@ -154,7 +155,7 @@ def _close(e: Engine, tr: Track, command: Command, p: int, action: Action) -> No
 def fire_close(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     end = pending.bar
     let_go(e, tr, t)  # the loop it replaces, if still heard
-    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, e.ring.page(tr.rec_bar - 1), end)
+    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, end)
     if pending.action is Action.CLOSE_STOP:
         tr.state = State.STOPPED
         latch(e, tr, t)

@@ -53,7 +53,15 @@ from looper.core.playback import (
 )
 from looper.core.recording import clear, dub_bar, take
 from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
-from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, tap
+from looper.core.tempo import (
+    FAR,
+    MAX_TAPS,
+    ask_tempo,
+    fire_tempo,
+    keep_preroll,
+    lead_first_bar,
+    tap,
+)
 from looper.core.track import Track
 from looper.core.tracks import Action, Pending, State
 
@@ -111,6 +119,9 @@ class Engine:
         # Tails (core/tail.py): the first frame one ends at, and the last (none fades past it).
         self.tail_end = FAR
         self.tails_until = 0
+        self.preroll = np.zeros((max(1, self.xfade), n_in), dtype=np.float32)  # before it
+        if self.tempo_known:
+            lead_first_bar(self)  # what was played before the session: silence
         #: The outbox: (frame, code, args), turned into words by `messages.words` elsewhere.
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)
 
@@ -187,7 +198,8 @@ class Engine:
         """(page, from, to, offset in page) for each held bar overlapping [start, end)."""
         g = self.grid
         spans = []
-        for k in range(g.bar_index(start), g.bar_index(max(start, end - 1)) + 1):
+        first = max(self.ring.first_bar, g.bar_index(start))  # not bar 0's lead-in (bar -1)
+        for k in range(first, g.bar_index(max(start, end - 1)) + 1):
             page = self.ring.page(k)
             if page < 0:
                 continue
@@ -294,16 +306,19 @@ class Engine:
         if self.linear_from <= tau < self.linear_until:
             i = tau - self.linear_from
             np.copyto(self.linear[i : i + n], inp)
-        elif self.tempo_known and tau >= g.origin:
-            k = g.bar_index(tau)
+        elif self.tempo_known and tau >= g.origin - g.bar:
+            k = g.bar_index(tau)  # bar -1 too: the lead-in of bar 0 (core/tempo.py)
             off = tau - g.origin - k * g.bar
             page = self.ring.page(k)
-            np.copyto(pages[page, off : off + n], inp)
+            if page >= 0:  # none: bar -1 without a crossfade, or a bar begun before it was held
+                np.copyto(pages[page, off : off + n], inp)
             for tr in self.tracks:
                 if tr.dubbing and tr.dub_from <= tau < tr.dub_until:
                     np.add(
                         pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n]
                     )
+        elif self.xfade and not self.tempo_known and tau < self.linear_from:
+            keep_preroll(self, tau, inp)
         tails = t < self.tails_until
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:

@@ -4,6 +4,12 @@ Indexed in performance time tau = input frame - latency, the output frame the
 performer was hearing when they played it, so history bar k is exactly what
 was played against output bar k. Memory is fixed: the ring has a set number
 of slots and gives its oldest page back as each new bar begins.
+
+Each bar a loop can take has its lead-in held with it (the bar before: what
+the seam fades into, core/playback.py): one slot more than the bars a loop may
+reach keeps the oldest one's, and when the history (re)starts, bar
+`first_bar - 1` holds what was played just before it (core/tempo.py,
+`lead_first_bar`); no loop takes that bar itself.
 """
 
 from __future__ import annotations
@@ -53,5 +59,5 @@ class HistoryRing:
 
     @property
     def oldest_bar(self) -> int:
-        """The oldest bar still held whole."""
-        return max(self.first_bar, self.last_bar - self.slots + 1)
+        """The oldest bar a loop may take; the one before it stays held as its lead-in."""
+        return max(self.first_bar, self.last_bar - self.slots + 2)

@@ -7,6 +7,16 @@ bar k, and an overdub layers into the loop at the phase the performer heard.
 When the memory is full, the oldest undo layer of some track goes (the
 track asking first); only when none is left does the recording or overdub
 stop, and the engine says so.
+
+A pass that writes a loop's bar 0 also renews the layer's lead-in (the page
+the seam fades into, core/playback.py), so the layer wraps into bar 0 as it
+now sounds: the new lead-in's last crossfade frames are the old lead-in's
+plus the input of the crossfade frames just before that bar 0 in
+performance time (the end of history bar k - 1 when bar 0 is history bar
+k). That input is what led into the layered bar 0, whether or not the pass
+was layering yet; without a crossfade there is no seam and no new page. The
+lead-in page is the layer's own (undo and redo keep it with the layer) and
+takes its page like a bar of the pass: when neither fits, the overdub ends.
 """
 
 from __future__ import annotations
@@ -42,9 +52,16 @@ def take(e: Engine, tr: Track, first: int, end: int, anchor: int, t: int) -> Non
 
 def room(e: Engine, tr: Track, captured: int = 0) -> bool:
     """Make room for `captured` ring pages, evicting undo layers; False (said) when full."""
-    while not e.pool.can_take(captured=captured):
+    if fits(e, tr, captured=captured):
+        return True
+    e.say(MessageCode.MEMORY_FULL, tr.index + 1)
+    return False
+
+
+def fits(e: Engine, tr: Track, fresh: int = 0, captured: int = 0) -> bool:
+    """Evict undo layers until `fresh` new and `captured` ring pages fit; False when they don't."""
+    while not e.pool.can_take(fresh=fresh, captured=captured):
         if not evict(e, tr):
-            e.say(MessageCode.MEMORY_FULL, tr.index + 1)
             return False
     return True
 
@@ -106,13 +123,23 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
     j = ((start - tr.anchor) % (tr.bars * g.bar)) // g.bar
     if j == 0 and start > tr.dub_from:
         tr.push_layer(copy=True)  # each pass over the loop is one undoable layer
-    if not e.pool.can_take(fresh=1) and not evict(e, tr):
+    lead = j == 0 and e.xfade > 0  # bar 0 renews the lead-in too
+    if not fits(e, tr, fresh=2 if lead else 1):
         tr.dubbing = False
         tr.state = State.PLAYING
         e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
         return
     tr.dub_slot_page(j)
+    pages = e.pool.pages
     if filled:
-        pages = e.pool.pages
         old, page = tr.dub_old, tr.dub_page
         np.add(pages[old, :filled], pages[e.ring.page(k), :filled], out=pages[page, :filled])
+    if lead:
+        old, page = tr.renew_lead_in()
+        x = g.bar - e.xfade
+        was = (e.pool.zero if old < 0 else pages[old])[x:]
+        before = e.ring.page(k - 1)  # the frames that led into this bar 0
+        if before < 0:
+            np.copyto(pages[page, x:], was)
+        else:
+            np.add(was, pages[before, x:], out=pages[page, x:])

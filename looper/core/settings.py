@@ -78,8 +78,9 @@ def memory_frames(history_seconds: float, memory_seconds: float, sample_rate: in
 
 
 def ring_slots(history_seconds: float, sample_rate: int, bar: int) -> int:
-    """The history ring's pages: its seconds in whole bars, and the bar being written."""
-    return math.ceil(history_seconds * sample_rate / bar) + 1
+    """The history ring's pages: its seconds in whole bars, the bar being written, and the
+    bar before the oldest, kept as that bar's lead-in (a loop taken from it wraps cleanly)."""
+    return math.ceil(history_seconds * sample_rate / bar) + 2
 
 
 def loop_bars_room(

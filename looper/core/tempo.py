@@ -8,13 +8,19 @@ With `clicktrack.bpm: auto` there is no grid until the first loop closes:
 that loop records into the pool's memory as one run of frames (performance
 time [linear_from, linear_until)); once its length sets the bar, the pool is
 cut into bars and that run is the loop's first pages, as it lies, so nothing
-is copied. `close_first_loop` sets the tempo and leaves scheduling the close
-to the action (core/actions.py), so this module needs nothing from there.
+is copied. Until the stomp, the input's last crossfade frames are kept in a
+small ring of their own (`keep_preroll`, the only history there is without a
+tempo); at the close they become the last frames of the loop's lead-in page,
+so the loop wraps into its first frame as it was played, sound or not.
+`close_first_loop` sets the tempo and leaves scheduling the close to the
+action (core/actions.py), so this module needs nothing from there.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
@@ -61,6 +67,7 @@ def ask_tempo(e: Engine, bpm: float) -> None:
 
 def fire_tempo(e: Engine, t: int) -> None:
     """The grid restarts here; history and undo stacks of the old grid go."""
+    _keep_tail(e, t)
     e.tempo_at = FAR
     e.tempo_known = True
     e.linear_from = e.linear_until = FAR
@@ -70,13 +77,31 @@ def fire_tempo(e: Engine, t: int) -> None:
     e.ring.clear(0)
     e.grid = Grid.from_bpm(e.sample_rate, e.tempo_bpm, e.grid.beats_per_bar, t)
     _carve(e, e.grid)
+    lead_first_bar(e)
     e.say(MessageCode.TEMPO, e.grid.bpm)
 
 
 def restart_grid(e: Engine, origin: int) -> None:
     """Same tempo, bar 0 from `origin`; the history starts again with it (the count-in)."""
+    _keep_tail(e, origin)
     e.ring.clear(0)
     e.grid = Grid(e.sample_rate, e.grid.beat, e.grid.beats_per_bar, origin)
+    lead_first_bar(e)
+
+
+def lead_first_bar(e: Engine) -> None:
+    """The history (re)starts at the grid's origin: its bar -1 is bar 0's lead-in.
+
+    Its last crossfade frames are what was played before the origin (in performance time):
+    the pre-roll's, then the last `latency` frames, which arrive after the restart and are
+    written as any history bar (core/engine.py). Without a crossfade there is no page."""
+    x, lat = e.xfade, e.latency
+    if not x:
+        return
+    bar = e.grid.bar
+    page = e.ring.begin_bar(e.ring.first_bar - 1)
+    if x > lat:
+        _from_preroll(e, e.grid.origin - x, e.pool.pages[page, bar - x : bar - lat])
 
 
 def count_in(e: Engine) -> int:
@@ -120,11 +145,54 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
     for _ in range(n):
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
+    if e.xfade and e.pool.can_take(fresh=1):
+        lead = e.pool.alloc()
+        _from_preroll(e, start - e.xfade, e.pool.pages[lead, grid.bar - e.xfade :])
+        tr.lead_recording(lead)
     end = start + n * grid.bar
     e.linear_until = end
     e.tempo_known = True
     e.say(MessageCode.TEMPO_FROM_FIRST_LOOP, grid.bpm)
     return end
+
+
+def keep_preroll(e: Engine, tau: int, inp: np.ndarray) -> None:
+    """No tempo and no first loop yet: keep the input's last crossfade frames (tau on)."""
+    ring = e.preroll
+    size = len(ring)
+    if len(inp) > size:
+        tau += len(inp) - size
+        inp = inp[len(inp) - size :]
+    i = tau % size
+    m = min(len(inp), size - i)
+    np.copyto(ring[i : i + m], inp[:m])
+    np.copyto(ring[: len(inp) - m], inp[m:])
+
+
+def _keep_tail(e: Engine, origin: int) -> None:
+    """Before the history restarts at `origin`: the frames [origin - crossfade, now) it
+    holds go into the pre-roll (without a tempo, `keep_preroll` has put them there)."""
+    if not e.xfade or not e.tempo_known:
+        return
+    g, pages = e.grid, e.pool.pages
+    a, b = origin - e.xfade, origin - e.latency
+    while a < b:  # at most two bars: no list, nothing allocated
+        k = g.bar_index(a)
+        start = g.origin + k * g.bar
+        end = min(b, start + g.bar)
+        page = e.ring.page(k)
+        held = e.pool.zero if page < 0 else pages[page]
+        keep_preroll(e, a, held[a - start : end - start])
+        a = end
+
+
+def _from_preroll(e: Engine, first: int, out: np.ndarray) -> None:
+    """The pre-roll's frames [first, first + len(out)), oldest first, into `out`."""
+    ring = e.preroll
+    i = first % len(ring)
+    m = min(len(out), len(ring) - i)
+    np.copyto(out[:m], ring[i : i + m])
+    np.copyto(out[m:], ring[: len(out) - m])
 
 
 def end_linear(e: Engine) -> None:

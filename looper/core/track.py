@@ -1,13 +1,16 @@
 """One track: its state, loop layers, recording, overdub pass and gain envelope.
 
-`Track` owns its layer bookkeeping: the stack of page tables (push, pop,
-free, drop the oldest, step for undo and redo), the pages a recording holds,
-the page an overdub pass swapped in. It is handed the engine's `PagePool` once
-and counts references there itself, so no other module touches a layer table
-or a reference count. The engine decides *when* (frames, the grid); the track
-does *what* to its tables. Every field is declared in `__init__` (slots):
-nothing is added later. Playback (core/playback.py) reads the tables directly
-in the per-segment path, where a method call would cost.
+`Track` owns its layer bookkeeping: the stack of page tables (push, pop, free,
+drop the oldest, step for undo and redo), the pages a recording holds, the
+page an overdub pass swapped in, and each layer's lead-in page (held by the
+layer, so undo and redo keep every layer's seam; a recording holds its own
+from the arm, so a recording longer than the history keeps it). It is handed
+the engine's `PagePool` once and counts references there itself, so no other
+module touches a layer table or a reference count. The engine decides *when*
+(frames, the grid); the track does *what* to its tables. Every field is
+declared in `__init__` (slots): nothing is added later. Playback
+(core/playback.py) reads the tables directly in the per-segment path, where a
+method call would cost.
 
 Each layer has its own anchor (`anchors`, pushed, popped and dropped with the
 tables), so an undo or a redo of a replace brings each loop back where it
@@ -45,6 +48,8 @@ class Track:
         "dub_from",
         "dub_old",
         "dub_page",
+        "dub_pre",
+        "dub_renewed",
         "dub_slot",
         "dub_until",
         "dubbing",
@@ -62,6 +67,7 @@ class Track:
         "rec_bar",
         "rec_count",
         "rec_pages",
+        "rec_pre",
         "state",
         "state_before_rec",
         "table",
@@ -79,7 +85,9 @@ class Track:
         # Layers: a stack of page tables; layers above `top` can be redone.
         self.table = np.full((MAX_LAYERS, max_bars), -1, dtype=np.int64)
         self.nbars = np.zeros(MAX_LAYERS, dtype=np.int64)
-        self.pre = np.full(MAX_LAYERS, -1, dtype=np.int64)  # page before the loop: crossfade
+        # Each layer's lead-in: the page whose last crossfade frames led into its bar 0, which
+        # the seam fades into (core/playback.py); only those last frames are ever read.
+        self.pre = np.full(MAX_LAYERS, -1, dtype=np.int64)
         self.fresh = np.zeros(MAX_LAYERS, dtype=np.int64)  # pages an overdub pass wrote anew
         self.top = -1
         self.count = 0
@@ -97,6 +105,7 @@ class Track:
         self.rec_bar = 0
         self.rec_pages = np.full(max_bars, -1, dtype=np.int64)
         self.rec_count = 0
+        self.rec_pre = -1  # the page that led into the recording: the loop's lead-in
         self.state_before_rec = State.EMPTY
         # Overdub: performance-time bars [dub_from, dub_until) are layered in; the bar being
         # layered reads page `dub_old` and writes page `dub_page`, slot `dub_slot` of the top.
@@ -106,6 +115,10 @@ class Track:
         self.dub_old = -1
         self.dub_page = -1
         self.dub_slot = 0
+        # A pass that writes bar 0 renews the top layer's lead-in; `dub_pre` is the one it
+        # replaced (still the layer below's), put back if that bar is undone.
+        self.dub_pre = -1
+        self.dub_renewed = False
 
     @property
     def bars(self) -> int:
@@ -247,16 +260,16 @@ class Track:
         pool.ref(int(self.pre[layer]))
         self.place(anchor)
 
-    def close_recording(self, n: int, pre: int, anchor: int) -> None:
-        """The first n recorded bars become a new layer (the rest go), led in by `pre`,
+    def close_recording(self, n: int, anchor: int) -> None:
+        """The first n recorded bars become a new layer (the rest go), led in by `rec_pre`,
         its position 0 at `anchor`."""
         for i in range(n, self.rec_count):
             self.pool.unref(int(self.rec_pages[i]))
         layer = self.push_layer(copy=False)
         self.table[layer, :n] = self.rec_pages[:n]
         self.nbars[layer] = n
-        self.pre[layer] = pre
-        self.pool.ref(pre)
+        self.pre[layer] = self.rec_pre  # its reference passes to the layer
+        self.rec_pre = -1
         self.rec_count = 0
         self.place(anchor)
 
@@ -293,10 +306,19 @@ class Track:
         self.rec_count += 1
         self.pool.ref(page)
 
+    def lead_recording(self, page: int) -> None:
+        """`page` led into the recording (held from now, so a recording longer than the
+        history keeps it): it becomes the loop's lead-in when the recording closes."""
+        self.pool.unref(self.rec_pre)
+        self.rec_pre = page
+        self.pool.ref(page)
+
     def drop_recording(self) -> None:
         for i in range(self.rec_count):
             self.pool.unref(int(self.rec_pages[i]))
         self.rec_count = 0
+        self.pool.unref(self.rec_pre)
+        self.rec_pre = -1
 
     def dub_slot_page(self, j: int) -> None:
         """Bar j of the top layer gets a fresh page for the overdub pass to write."""
@@ -308,13 +330,34 @@ class Track:
         pool.unref(old)  # the layer below still holds it
         self.fresh[self.top] += 1
         self.dub_old, self.dub_page, self.dub_slot = old, page, j
+        self.dub_renewed = False
+
+    def renew_lead_in(self) -> tuple[int, int]:
+        """The top layer gets a fresh lead-in page, its pass writing bar 0: (old, new).
+
+        The caller writes the new page's last crossfade frames; the old page stays the
+        layer below's, and comes back if `undub_slot` undoes the bar."""
+        pool = self.pool
+        old = int(self.pre[self.top])
+        page = pool.alloc()
+        pool.ref(page)
+        self.pre[self.top] = page
+        pool.unref(old)  # the layer below still holds it
+        self.dub_pre, self.dub_renewed = old, True
+        return old, page
 
     def undub_slot(self) -> None:
-        """The bar the pass began last goes back to what it was."""
+        """The bar the pass began last goes back to what it was (and bar 0's lead-in)."""
+        pool = self.pool
         self.table[self.top, self.dub_slot] = self.dub_old
-        self.pool.ref(self.dub_old)
-        self.pool.unref(self.dub_page)
+        pool.ref(self.dub_old)
+        pool.unref(self.dub_page)
         self.fresh[self.top] -= 1
+        if self.dub_renewed:
+            pool.ref(self.dub_pre)
+            pool.unref(int(self.pre[self.top]))
+            self.pre[self.top] = self.dub_pre
+            self.dub_renewed = False
 
     @property
     def pass_empty(self) -> bool:

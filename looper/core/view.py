@@ -155,6 +155,14 @@ class EngineView:
         pages = self.loop_pages(index)
         return np.concatenate([self._engine.pool.pages[p] for p in pages]) if pages else None
 
+    def stem(self, index: int) -> np.ndarray | None:
+        """A copy of a track's current loop with its seam in it, as sessions save loops."""
+        audio = self.loop(index)
+        if audio is None:
+            return None
+        tr = self._engine.tracks[index]
+        return self.with_seam(audio, int(tr.pre[tr.top]))
+
     def with_seam(self, audio: np.ndarray, pre: int) -> np.ndarray:
         """A copy of a loop with its seam crossfade played into it (pre: its lead-in page).
 

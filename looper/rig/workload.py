@@ -70,7 +70,7 @@ def stage_config(block: int, midi_input: str) -> str:
 audio: {{sample_rate: {RATE}, block_size: {block}, inputs: [1, 2], outputs: [1, 2],
         monitor: {MONITOR}, latency_ms: {LATENCY_SECONDS * 1000:g}, history_seconds: 60}}
 clicktrack: {{bpm: {BPM:g}, beats_per_bar: {BEATS_PER_BAR}, volume: 0.3, outputs: [1, 2]}}
-tracks: {{count: {STANDARD_TRACKS}, crossfade_ms: 10, memory_seconds: 300}}
+tracks: {{count: {STANDARD_TRACKS}, crossfade_ms: 10, memory_seconds: {STAGE_MEMORY_SECONDS}}}
 midi: {{backend: jack, input: "{midi_input}"}}
 pedals:
 """
@@ -83,9 +83,13 @@ pedals:
 # The engine is built from a config, as the looper builds it, and read through its view.
 
 
+#: Room for every undo layer of the overdub: each pass takes its bars and a lead-in page.
+STAGE_MEMORY_SECONDS = 400
+
 STAGE_CONFIG = f"""
 audio: {{sample_rate: {RATE}, inputs: [1, 2], outputs: [1, 2], monitor: {MONITOR}}}
 clicktrack: {{bpm: {BPM}, enabled: true, outputs: [1, 2]}}
+tracks: {{memory_seconds: {STAGE_MEMORY_SECONDS}}}
 """
 
 

@@ -160,7 +160,7 @@ def render(
     stems = []
     if stems_dir is not None:
         for index in range(view.track_count):
-            loop = view.loop(index)
+            loop = view.stem(index)  # its seam in it: played as a loop, it wraps cleanly
             if loop is not None:
                 stems.append(_write(stems_dir / f"track{index + 1}.wav", loop, rate))
     return RenderResult(len(out), rate, tuple(events), tuple(said), tuple(stems))
