@@ -51,6 +51,9 @@ class EngineSettings:
     bpm_auto: bool  # no tempo until the first record sets it
     first_loop_bars: int  # how many bars that first loop is
     count_in_bars: int  # bars of click before the first record starts
+    master_volume: float  # every output channel is scaled by this, then limited
+    limiter: bool
+    ceiling: float  # the limiter's ceiling, linear (full scale is 1.0)
 
     @property
     def in_channels(self) -> int:

@@ -53,7 +53,7 @@ def write_midi(path: Path, stomps: list[tuple[float, int, float]], bpm: float = 
 
 
 def ramp_wav(path: Path, frames: int, rate: int = RATE, channels: int = 1) -> np.ndarray:
-    data = ramp(frames, channels, wrap=4096, unit=2**-12)
+    data = ramp(frames, channels, wrap=3900, unit=2**-12)  # under the limiter's ceiling
     sf.write(str(path), data, rate, subtype="FLOAT")
     return data
 
