@@ -91,7 +91,7 @@ class Engine:
         self._clk = np.zeros(m, dtype=np.float32)
         # Each sounding track plays into its own lane, so its meter reads what it adds.
         self.lanes = np.zeros((s.tracks, m, n_in), dtype=np.float32)
-        self.meters = Meters(n_in, s.tracks, s.out_channels)
+        self.meters = Meters(m, n_in, s.tracks, s.out_channels)
         self.guard = InputGuard(s, self.meters, self.say)
         self.master = MasterStage(s, self.meters)
         self._in_slice = _as_slice(s.inputs)

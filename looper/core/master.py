@@ -78,15 +78,27 @@ def float32_ceiling(ceiling: float) -> float:
 class Limiter:
     """A causal peak limiter on a fixed grid of cells (see the module docstring)."""
 
-    __slots__ = ("_gain", "_holds", "_ramp", "ceiling", "g_from", "g_to", "idle", "peak", "release")
+    __slots__ = (
+        "_curve",
+        "_holds",
+        "_ramp",
+        "ceiling",
+        "g_from",
+        "g_to",
+        "held",
+        "idle",
+        "peak",
+        "release",
+    )
 
     def __init__(self, ceiling: float, sample_rate: int) -> None:
         self.ceiling = float32_ceiling(ceiling)
         slots = max(1, math.ceil(HOLD_SECONDS * sample_rate / CELL))
-        self._holds = np.ones(slots, dtype=np.float64)  # what each recent cell asked for
+        self._holds = [1.0] * slots  # what each recent cell asked for, by cell % slots
+        self.held = 1.0  # the least of them
         self.release = CELL / (RELEASE_SECONDS * sample_rate)  # gain rise per cell
         self._ramp = np.arange(1, CELL + 1, dtype=np.float32) / CELL
-        self._gain = np.zeros(CELL, dtype=np.float32)
+        self._curve = np.ones(CELL, dtype=np.float32)  # the current cell's gain, frame by frame
         self.peak = 0.0  # the current cell's peak so far
         self.g_from = 1.0  # the gain the previous cell ended on
         self.g_to = 1.0  # the gain the current cell ends on
@@ -105,10 +117,13 @@ class Limiter:
         while i < n:
             j = t % CELL
             m = min(n - i, CELL - j)
-            p = float(a[i : i + m].max())
+            p = peak if m == n else float(a[i : i + m].max())
             if p > self.peak:
                 self.peak = p
-            self._apply(x[i : i + m], j)
+            if self.g_from != self.g_to:
+                np.multiply(x[i : i + m], self._curve[j : j + m, None], out=x[i : i + m])
+            elif self.g_to != 1.0:
+                np.multiply(x[i : i + m], self.g_to, out=x[i : i + m])
             if j + m == CELL:
                 self._decide(t // CELL)
             i += m
@@ -118,32 +133,28 @@ class Limiter:
         self.idle = self.g_from >= 1.0 and self.g_to >= 1.0 and self.peak <= c
         return True
 
-    def _apply(self, x: np.ndarray, j: int) -> None:
-        """Frames j.. of the current cell: the gain ramps from g_from to g_to over the cell."""
-        if self.g_from == self.g_to:
-            if self.g_to != 1.0:
-                np.multiply(x, self.g_to, out=x)
-            return
-        g = self._gain[: len(x)]
-        np.multiply(self._ramp[j : j + len(x)], self.g_to - self.g_from, out=g)
-        g += self.g_from
-        np.multiply(x, g[:, None], out=x)
-
     def _decide(self, cell: int) -> None:
-        """Cell `cell` has ended: the gain the next one ends on."""
+        """Cell `cell` has ended: the gain the next one ends on, and its curve."""
         need = 1.0 if self.peak <= self.ceiling else self.ceiling / self.peak
-        holds = self._holds
-        holds[cell % len(holds)] = need
-        held = float(holds.min())
-        self.g_from = self.g_to
-        self.g_to = min(held, self.g_to + self.release)
         self.peak = 0.0
+        holds = self._holds
+        slot = cell % len(holds)
+        leaving, holds[slot] = holds[slot], need
+        if need <= self.held:
+            self.held = need
+        elif leaving == self.held:  # the least may have left the window
+            self.held = min(holds)
+        g_from = self.g_from = self.g_to
+        g_to = self.g_to = min(self.held, g_from + self.release)
+        if g_from != g_to:
+            np.multiply(self._ramp, g_to - g_from, out=self._curve)
+            self._curve += g_from
 
 
 class MasterStage:
     """The master volume, the limiter, the output meters and the clip count."""
 
-    __slots__ = ("_abs", "_over", "_peaks", "limiter", "meters", "volume")
+    __slots__ = ("_abs", "_over", "limiter", "meters", "volume")
 
     def __init__(self, settings: EngineSettings, meters: Meters) -> None:
         s = settings
@@ -153,7 +164,6 @@ class MasterStage:
         shape = (s.max_block, s.out_channels)
         self._abs = np.zeros(shape, dtype=np.float32)
         self._over = np.zeros(shape, dtype=np.bool_)
-        self._peaks = np.zeros(s.out_channels, dtype=np.float32)
 
     def process(self, out: np.ndarray, t: int) -> None:
         """The block's outputs (in place), whose first frame is output frame t."""
@@ -162,23 +172,21 @@ class MasterStage:
             np.multiply(out, self.volume, out=out)
         a = self._abs[:n]
         np.abs(out, out=a)
-        peaks = self._peaks
-        np.max(a, axis=0, out=peaks)
-        peak = float(peaks.max())
+        peak = float(a.max())
         if peak > 1.0:
             over = self._over[:n]
             np.greater(a, 1.0, out=over)
             self.meters.clips += int(np.count_nonzero(over))
         if self.limiter is not None and self.limiter.process(out, a, peak, t):
             np.abs(out, out=a)
-            np.max(a, axis=0, out=peaks)
-        np.maximum(self.meters.outputs, peaks, out=self.meters.outputs)
+        meter = self.meters.outputs[:n]
+        np.maximum(meter, a, out=meter)
 
 
 class InputGuard:
     """Input hygiene and the input meter (see the module docstring)."""
 
-    __slots__ = ("_abs", "_bad", "_peaks", "_said", "channels", "meters", "say")
+    __slots__ = ("_abs", "_bad", "_said", "channels", "meters", "say")
 
     def __init__(
         self, settings: EngineSettings, meters: Meters, say: Callable[[MessageCode, int], None]
@@ -190,27 +198,25 @@ class InputGuard:
         self.say = say
         self._abs = np.zeros((s.max_block, n_in), dtype=np.float32)
         self._bad = np.zeros((s.max_block, n_in), dtype=np.bool_)
-        self._peaks = np.zeros(n_in, dtype=np.float32)
-        self._said = np.zeros(n_in, dtype=np.bool_)  # which inputs were named already
+        self._said = [False] * n_in  # which inputs were named already
 
     def process(self, inp: np.ndarray) -> None:
         """Silence what is not finite in the block's input (in place); raise the input meter."""
-        a = self._abs[: len(inp)]
-        peaks = self._peaks
+        n = len(inp)
+        a = self._abs[:n]
         np.abs(inp, out=a)
-        np.max(a, axis=0, out=peaks)
-        if not float(peaks.max()) <= FINITE:  # a NaN (not <= anything) or an Inf
-            self._silence(inp)
+        if not float(a.max()) <= FINITE:  # a NaN (not <= anything) or an Inf
+            self._silence(inp, a)
             np.abs(inp, out=a)
-            np.max(a, axis=0, out=peaks)
-        np.maximum(self.meters.inputs, peaks, out=self.meters.inputs)
+        meter = self.meters.inputs[:n]
+        np.maximum(meter, a, out=meter)
 
-    def _silence(self, inp: np.ndarray) -> None:
-        for j, peak in enumerate(self._peaks):
-            if not peak <= FINITE and not self._said[j]:
-                self._said[j] = True
-                self.say(MessageCode.INPUT_NOT_FINITE, self.channels[j])
+    def _silence(self, inp: np.ndarray, a: np.ndarray) -> None:
         bad = self._bad[: len(inp)]
         np.isfinite(inp, out=bad)
         np.logical_not(bad, out=bad)
+        for j in range(bad.shape[1]):
+            if not self._said[j] and bad[:, j].any():
+                self._said[j] = True
+                self.say(MessageCode.INPUT_NOT_FINITE, self.channels[j])
         np.copyto(inp, 0.0, where=bad)
