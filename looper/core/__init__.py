@@ -14,6 +14,8 @@ The rooms, in the order a command travels:
 - recording: loops taken from the history, overdub passes, the loop memory's limits.
 - tempo: taps, tempo changes, the first loop of `bpm: auto`, the count-in.
 - playback: a track's loop into the bus, its seam, its gain envelope; the click sounds.
+- master: input hygiene (NaN and Inf silenced) in, master volume and limiter out.
+- meters: the input, track and output peaks and the clip count, for the status.
 - grid, pages, history: the bar arithmetic, the page pool, the always-on history ring.
 - settings: `EngineSettings` from a config; latency and loop-memory arithmetic.
 - messages: what the engine says, as codes and numbers, and `words` for them.
