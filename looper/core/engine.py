@@ -89,8 +89,9 @@ class Engine:
         self.scratch = np.zeros((m, n_in), dtype=np.float32)  # playback's, and the monitor's
         self.gain = np.zeros(m, dtype=np.float32)  # playback's envelope, per frame
         self._clk = np.zeros(m, dtype=np.float32)
-        # Each sounding track plays into its own lane, so its meter reads what it adds.
-        self.lanes = np.zeros((s.tracks, m, n_in), dtype=np.float32)
+        # Each sounding track plays into its own lane, so its meter reads what it adds; a
+        # segment's lanes are one contiguous run of this buffer (cheaper to clear and read).
+        self.lanes = np.zeros(s.tracks * m * n_in, dtype=np.float32)
         self.meters = Meters(m, n_in, s.tracks, s.out_channels)
         self.guard = InputGuard(s, self.meters, self.say)
         self.master = MasterStage(s, self.meters)
@@ -299,7 +300,7 @@ class Engine:
                     np.add(
                         pages[tr.dub_old, off : off + n], inp, out=pages[tr.dub_page, off : off + n]
                     )
-        lanes = self.lanes[:, :n]
+        lanes = self.lanes[: len(self.tracks) * n * self.channels].reshape(len(self.tracks), n, -1)
         lanes.fill(0.0)
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
