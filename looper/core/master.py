@@ -49,7 +49,7 @@ numpy over whole cells, a Python loop only over the cells of a block.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -79,12 +79,23 @@ def float32_ceiling(ceiling: float) -> float:
 
 
 class Limiter:
-    """A causal peak limiter on a fixed grid of cells (see the module docstring)."""
+    """A causal peak limiter on a fixed grid of cells (see the module docstring).
+
+    A block's whole cells go through numpy together (their peaks in one reduction,
+    their gain curves in one outer product); only the decisions, a few float
+    operations per cell, run in Python. A cell cut by the block's edges goes piece
+    by piece. Both ways compute the same float32 gains, so the output does not
+    depend on which way a cell went.
+    """
 
     __slots__ = (
         "_curve",
+        "_curves",
+        "_from",
         "_holds",
+        "_peaks",
         "_ramp",
+        "_step",
         "ceiling",
         "g_from",
         "g_to",
@@ -94,7 +105,7 @@ class Limiter:
         "release",
     )
 
-    def __init__(self, ceiling: float, sample_rate: int) -> None:
+    def __init__(self, ceiling: float, sample_rate: int, max_block: int) -> None:
         self.ceiling = float32_ceiling(ceiling)
         slots = max(1, math.ceil(HOLD_SECONDS * sample_rate / CELL))
         self._holds = [1.0] * slots  # what each recent cell asked for, by cell % slots
@@ -102,6 +113,11 @@ class Limiter:
         self.release = CELL / (RELEASE_SECONDS * sample_rate)  # gain rise per cell
         self._ramp = np.arange(1, CELL + 1, dtype=np.float32) / CELL
         self._curve = np.ones(CELL, dtype=np.float32)  # the current cell's gain, frame by frame
+        cells = max_block // CELL + 1
+        self._peaks = np.zeros(cells, dtype=np.float32)  # a block's whole cells: their peaks,
+        self._from = np.zeros(cells, dtype=np.float32)  # the gains they start from,
+        self._step = np.zeros(cells, dtype=np.float32)  # how far those move,
+        self._curves = np.zeros((cells, CELL), dtype=np.float32)  # and their gain curves
         self.peak = 0.0  # the current cell's peak so far
         self.g_from = 1.0  # the gain the previous cell ended on
         self.g_to = 1.0  # the gain the current cell ends on
@@ -120,6 +136,12 @@ class Limiter:
         over = False  # whether a sample may still be above the ceiling after the gain
         i = 0
         while i < n:
+            if j == 0 and n - i >= 4 * CELL:
+                k = (n - i) // CELL
+                over = self._cells(x[i : i + k * CELL], a[i : i + k * CELL], cell) or over
+                i += k * CELL
+                cell += k
+                continue
             m = min(n - i, CELL - j)
             end = i + m
             p = peak if m == n else float(a[i:end].max())
@@ -133,7 +155,7 @@ class Limiter:
                 np.multiply(piece, g_to, out=piece)
             over = over or p * max(g_from, g_to) > c * SURE
             if j + m == CELL:
-                self._decide(cell)
+                self._decide((self.peak,), cell)
                 cell += 1
                 j = 0
             else:
@@ -145,22 +167,59 @@ class Limiter:
         self.idle = self.g_from >= 1.0 and self.g_to >= 1.0 and self.peak <= c
         return True
 
-    def _decide(self, cell: int) -> None:
-        """Cell `cell` has ended: the gain the next one ends on, and its curve."""
-        need = 1.0 if self.peak <= self.ceiling else self.ceiling / self.peak
-        self.peak = 0.0
+    def _cells(self, x: np.ndarray, a: np.ndarray, cell: int) -> bool:
+        """Whole cells from `cell` on (x and a hold k * CELL frames); whether one may be over."""
+        k = len(x) // CELL
+        peaks = self._peaks[:k]
+        np.maximum.reduce(a.reshape(k, -1), axis=1, out=peaks)
+        over = self._decide(peaks.tolist(), cell)
+        curves = self._curves[:k]
+        np.multiply(self._step[:k, None], self._ramp[None, :], out=curves)
+        curves += self._from[:k, None]
+        cells = x.reshape(k, CELL, -1)
+        np.multiply(cells, curves[:, :, None], out=cells)
+        return over
+
+    def _decide(self, peaks: Sequence[float], cell: int) -> bool:
+        """Cells `cell`, `cell` + 1, ... have ended with these peaks: the gains move on.
+
+        Each cell's start gain and step go into `_from` and `_step` (by its order here),
+        and the next cell's curve is made; returns whether a cell may be over the ceiling.
+        One loop over local names: this is the limiter's only Python per cell.
+        """
+        c = self.ceiling
+        limit = c * SURE
         holds = self._holds
-        slot = cell % len(holds)
-        leaving, holds[slot] = holds[slot], need
-        if need <= self.held:
-            self.held = need
-        elif leaving == self.held:  # the least may have left the window
-            self.held = min(holds)
-        g_from = self.g_from = self.g_to
-        g_to = self.g_to = min(self.held, g_from + self.release)
-        if g_from != g_to:
-            np.multiply(self._ramp, g_to - g_from, out=self._curve)
-            self._curve += g_from
+        slots = len(holds)
+        release = self.release
+        held, g_from, g_to = self.held, self.g_from, self.g_to
+        starts, steps = self._from, self._step
+        over = False
+        for q, p in enumerate(peaks):
+            starts[q] = g_from
+            steps[q] = g_to - g_from
+            if p * (g_to if g_to > g_from else g_from) > limit:
+                over = True
+            need = 1.0 if p <= c else c / p
+            slot = (cell + q) % slots
+            leaving = holds[slot]
+            holds[slot] = need
+            if need <= held:
+                held = need
+            elif leaving == held:  # the least may have left the window
+                held = min(holds)
+            g_from = g_to
+            g_to = min(held, g_from + release)
+        self.held, self.g_from, self.g_to = held, g_from, g_to
+        self.peak = 0.0
+        self._make_curve()
+        return over
+
+    def _make_curve(self) -> None:
+        """The current cell's gain curve, for its pieces: from g_from to g_to."""
+        if self.g_from != self.g_to:
+            np.multiply(self._ramp, self.g_to - self.g_from, out=self._curve)
+            self._curve += self.g_from
 
 
 class MasterStage:
@@ -171,7 +230,7 @@ class MasterStage:
     def __init__(self, settings: EngineSettings, meters: Meters) -> None:
         s = settings
         self.volume = s.master_volume
-        self.limiter = Limiter(s.ceiling, s.sample_rate) if s.limiter else None
+        self.limiter = Limiter(s.ceiling, s.sample_rate, s.max_block) if s.limiter else None
         self.meters = meters
         shape = (s.max_block, s.out_channels)
         self._abs = np.zeros(shape, dtype=np.float32)
