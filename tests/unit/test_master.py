@@ -159,3 +159,25 @@ def test_nan_and_inf_on_input_2_become_silence_and_are_said_once(inputs: str, sa
     assert loop is not None and np.isfinite(loop).all() and (loop[bad[:4], 1] == 0).all()
     np.testing.assert_array_equal(out[bad[:4], 1], 0)  # the monitor heard silence there
     assert said(e) == [f"input {said_as} sent NaN or Inf samples: they are silenced"]
+
+
+def test_random_bursts_in_random_blocks_never_pass_the_ceiling_and_come_out_the_same() -> None:
+    rng = np.random.default_rng(9)
+    n = RATE
+    x = (rng.standard_normal((n, 2)) * 0.2).astype(np.float32)
+    for start in rng.integers(0, n - 2000, 12):  # bursts up to +12 dB over full scale
+        x[start : start + int(rng.integers(1, 2000))] *= rng.uniform(1, 20)
+    outs = []
+    for sizes in ([64], [1, 63, 4097], rng.integers(1, 700, 50).tolist()):
+        e = engine(audio="monitor: 1.0")
+        out = np.zeros_like(x)
+        i = k = 0
+        while i < n:
+            m = int(sizes[k % len(sizes)])
+            e.process(x[i : i + m], out[i : i + m])
+            i, k = i + m, k + 1
+        outs.append(out)
+    assert np.abs(outs[0]).max() <= 10 ** (-0.3 / 20)
+    assert np.abs(outs[0]).max() < np.abs(x).max() / 2  # it acted
+    for other in outs[1:]:
+        np.testing.assert_array_equal(other, outs[0])
