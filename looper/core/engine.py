@@ -305,6 +305,8 @@ class Engine:
         for tr in self.tracks:
             if tr.has_loop and tr.state in SOUNDING:
                 play(self, tr, t, lanes[tr.index])
+        # The segment's bus is the sum of the lanes (written, not added to): whatever a
+        # track sounds goes into its lane, so that its meter reads it too.
         np.add.reduce(lanes, axis=0, out=bus)
         self.meters.raise_tracks(lanes)
         if (self.click_enabled or t < self.count_in_until) and self.tempo_known and t >= g.origin:
