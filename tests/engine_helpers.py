@@ -4,6 +4,8 @@ At 1000 frames per second and 120 bpm in 4/4, a beat is 500 frames and a bar
 2000, small enough for fast tests and exact in float32. The settings come
 from a config, as the looper's do (defaults live in the schema alone); the
 rate is an override, since a config cannot ask for 1000 frames a second.
+The ramp is not audio (its values run to thousands), so the master limiter is
+off here; the tests of the limiter, and of block sizes, turn it on.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CONFIG = """
 audio: {inputs: [1], outputs: [1], history_seconds: 20}
 clicktrack: {bpm: 120, beats_per_bar: 4, enabled: false, outputs: [2]}
 tracks: {count: 4, memory_seconds: 120, crossfade_ms: 0}
+master: {limiter: false}
 """
 
 

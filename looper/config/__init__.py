@@ -25,7 +25,16 @@ so that a change in how the modules split the work is no change for them.
 
 from looper.config.lines import ConfigError, Problem
 from looper.config.load import load_config, parse_config
-from looper.config.schema import Audio, Clicktrack, Config, Feedback, Midi, Pedal, Tracks
+from looper.config.schema import (
+    Audio,
+    Clicktrack,
+    Config,
+    Feedback,
+    Master,
+    Midi,
+    Pedal,
+    Tracks,
+)
 
 __all__ = [
     "Audio",
@@ -33,6 +42,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Feedback",
+    "Master",
     "Midi",
     "Pedal",
     "Problem",

@@ -1,8 +1,9 @@
 """The engine's settings from a validated config: where the YAML's words become frames.
 
 This is the one bridge from the config to the core: 1-based channels become 0-based,
-milliseconds become frames, `bpm: auto` becomes "no tempo yet" (the grid of 120 bpm
-it starts with is a placeholder the first loop replaces; nothing plays on it). It
+milliseconds become frames, decibels become a linear gain, `bpm: auto` becomes "no
+tempo yet" (the grid of 120 bpm it starts with is a placeholder the first loop
+replaces; nothing plays on it). It
 lives here, not in the core, so that the core imports nothing but numpy and itself.
 """
 
@@ -19,7 +20,7 @@ AUTO_PLACEHOLDER_BPM = 120.0
 
 def engine_settings(config: Config, latency_frames: int, **overrides: object) -> EngineSettings:
     """The engine's view of a validated config; 1-based channels become 0-based."""
-    a, c, t = config.audio, config.clicktrack, config.tracks
+    a, c, t, m = config.audio, config.clicktrack, config.tracks, config.master
     settings = EngineSettings(
         sample_rate=a.sample_rate,
         inputs=tuple(ch - 1 for ch in a.inputs),
@@ -41,5 +42,8 @@ def engine_settings(config: Config, latency_frames: int, **overrides: object) ->
         memory_seconds=t.memory_seconds,
         play_from=t.play_from,
         max_block=max(4096, a.block_size),
+        master_volume=m.volume,
+        limiter=m.limiter,
+        ceiling=10 ** (m.ceiling_db / 20),
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]

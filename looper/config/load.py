@@ -17,7 +17,7 @@ import yaml
 from looper.config.checks import unknown_key, validate
 from looper.config.lines import ConfigError, LineLoader, Problem, Report, show, yaml_problem
 from looper.config.rules import check_clicktrack, check_midi, check_pedals
-from looper.config.schema import Audio, Clicktrack, Config, Midi, Pedal, Tracks
+from looper.config.schema import Audio, Clicktrack, Config, Master, Midi, Pedal, Tracks
 
 __all__ = ["load_config", "parse_config"]
 
@@ -69,6 +69,7 @@ def parse_config(text: str, filename: str) -> Config:
     audio = validate(Audio, data.get("audio"), ("audio",), report)
     clicktrack = validate(Clicktrack, data.get("clicktrack"), ("clicktrack",), report)
     tracks = validate(Tracks, data.get("tracks"), ("tracks",), report)
+    master = validate(Master, data.get("master"), ("master",), report)
     midi = validate(Midi, data.get("midi"), ("midi",), report)
     pedals = _pedals(data.get("pedals"), report)
 
@@ -79,10 +80,22 @@ def parse_config(text: str, filename: str) -> Config:
     check_pedals(pedals, tracks.count if tracks is not None else None, report)
 
     # A section is None only after a problem was reported: the checks below are for mypy.
-    if report.problems or audio is None or clicktrack is None or tracks is None or midi is None:
+    if (
+        report.problems
+        or audio is None
+        or clicktrack is None
+        or tracks is None
+        or master is None
+        or midi is None
+    ):
         raise report.error()
     return Config(
-        audio=audio, clicktrack=clicktrack, tracks=tracks, midi=midi, pedals=tuple(pedals.values())
+        audio=audio,
+        clicktrack=clicktrack,
+        tracks=tracks,
+        master=master,
+        midi=midi,
+        pedals=tuple(pedals.values()),
     )
 
 

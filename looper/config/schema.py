@@ -46,6 +46,7 @@ __all__ = [
     "Clicktrack",
     "Config",
     "Feedback",
+    "Master",
     "Midi",
     "Pedal",
     "Tracks",
@@ -105,6 +106,14 @@ class Tracks(_Section):
     crossfade_ms: Annotated[float, number(0, 100)] = 10.0
     memory_seconds: Annotated[float, number(10, 7200)] = 300.0
     play_from: Literal["phrase", "top"] = "phrase"
+
+
+class Master(_Section):
+    """What every output channel goes through last: the master volume and the peak limiter."""
+
+    volume: Annotated[float, number(0.0, 1.0)] = 1.0
+    limiter: Annotated[bool, FLAG] = True
+    ceiling_db: Annotated[float, number(-20.0, 0.0)] = -0.3
 
 
 class Midi(_Section):
@@ -208,6 +217,7 @@ class Config(_Section):
     audio: Audio = Field(default_factory=Audio)
     clicktrack: Clicktrack = Field(default_factory=Clicktrack)
     tracks: Tracks = Field(default_factory=Tracks)
+    master: Master = Field(default_factory=Master)
     midi: Midi = Field(default_factory=Midi)
     pedals: tuple[Pedal, ...] = ()
 

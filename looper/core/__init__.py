@@ -15,6 +15,8 @@ The rooms, in the order a command travels:
 - tempo: taps, tempo changes, the first loop of `bpm: auto`, the count-in.
 - playback: a track's loop into the bus, its seam, its gain envelope, its fading tails
   (tail: `Tail`, what a track played before a change); the click sounds.
+- master: input hygiene (NaN and Inf silenced) in, master volume and limiter out.
+- meters: the input, track and output peaks and the clip count, for the status.
 - grid, pages, history: the bar arithmetic, the page pool, the always-on history ring.
 - settings: `EngineSettings` from a config; latency and loop-memory arithmetic.
 - messages: what the engine says, as codes and numbers, and `words` for them.

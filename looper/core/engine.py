@@ -11,7 +11,9 @@ tau = t - latency, the output frame the performer heard when playing what
 arrives now. History, recording and overdub work in tau; playback in t.
 
 The rooms: this module owns time (submit, the block, the events at a frame,
-the next boundary, a segment's history write and click); core/actions.py what
+the next boundary, a segment's history write and click); core/master.py
+what comes in and goes out (input hygiene, master volume, limiter) and
+core/meters.py the peaks the block leaves for the status; core/actions.py what
 each command does; core/playback.py a track's sound; core/recording.py the
 loops made from history and the overdub; core/tempo.py the grid's tempo;
 core/view.py what other threads may read. The engine's attributes are shared
@@ -40,7 +42,9 @@ from looper.core.commands import (
 )
 from looper.core.grid import Grid
 from looper.core.history import HistoryRing
+from looper.core.master import InputGuard, MasterStage
 from looper.core.messages import STATE_CODES, Message, MessageCode
+from looper.core.meters import Meters
 from looper.core.pages import PagePool
 from looper.core.playback import (
     SOUNDING,
@@ -100,6 +104,12 @@ class Engine:
         self.scratch = np.zeros((m, n_in), dtype=np.float32)  # playback's, and the monitor's
         self.gain = np.zeros(m, dtype=np.float32)  # playback's envelope, per frame
         self._clk = np.zeros(m, dtype=np.float32)
+        # Each sounding track plays into its own lane, so its meter reads what it adds; a
+        # segment's lanes are one contiguous run of this buffer (cheaper to clear and read).
+        self.lanes = np.zeros(s.tracks * m * n_in, dtype=np.float32)
+        self.meters = Meters(m, n_in, s.tracks, s.out_channels)
+        self.guard = InputGuard(s, self.meters, self.say)
+        self.master = MasterStage(s, self.meters)
         self._in_slice = _as_slice(s.inputs)
         self._out_slice = _as_slice(s.outputs) if len(s.outputs) == n_in else None
         self._incoming: list[tuple[int, int, int, Command]] = []
@@ -219,6 +229,8 @@ class Engine:
         else:
             for j, ch in enumerate(self.settings.inputs):
                 np.copyto(inp[:, j], indata[:, ch])
+        self.guard.process(inp)
+        start = self.frame
         bus = self._bus[:n]
         bus.fill(0.0)
         clk = self._clk[:n]
@@ -246,6 +258,7 @@ class Engine:
         for ch in self.settings.click_outputs:
             col = outdata[:, ch]
             np.add(col, clk, out=col)
+        self.master.process(outdata, start)
 
     def _events(self, t: int) -> None:
         """Everything that happens at frame t, in a fixed order."""
@@ -319,14 +332,21 @@ class Engine:
                     )
         elif self.xfade and not self.tempo_known and tau < self.linear_from:
             keep_preroll(self, tau, inp)
+        lanes = self.lanes[: len(self.tracks) * n * self.channels].reshape(len(self.tracks), n, -1)
+        lanes.fill(0.0)
         tails = t < self.tails_until
         for tr in self.tracks:
+            lane = lanes[tr.index]
             if tr.has_loop and tr.state in SOUNDING:
-                play(self, tr, t, bus)
-            if tails:
+                play(self, tr, t, lane)
+            if tails:  # what the track played before a change, fading out, is the track's too
                 for tail in tr.tails:
                     if t < tail.until:
-                        play_tail(self, tail, t, bus)
+                        play_tail(self, tail, t, lane)
+        # The segment's bus is the sum of the lanes (written, not added to): whatever a
+        # track sounds goes into its lane, so that its meter reads it too.
+        np.add.reduce(lanes, axis=0, out=bus)
+        self.meters.raise_tracks(lanes)
         if (self.click_enabled or t < self.count_in_until) and self.tempo_known and t >= g.origin:
             beat_start = g.origin + ((t - g.origin) // g.beat) * g.beat
             off = t - beat_start

@@ -38,6 +38,7 @@ class MessageCode(IntEnum):
     TEMPO_NEEDS_EMPTY = 13  # ()
     TOO_FAST = 14  # (bpm,)
     TEMPO = 15  # (bpm,)
+    INPUT_NOT_FINITE = 16  # (input channel, 1-based as audio.inputs numbers it)
 
 
 M = MessageCode
@@ -57,6 +58,7 @@ _TEXTS: dict[MessageCode, str] = {
     M.TEMPO_NEEDS_EMPTY: "tempo changes only while every track is empty",
     M.TOO_FAST: "{0:.1f} bpm is too fast for the latency and crossfade",
     M.TEMPO: "tempo {0:.2f} bpm",
+    M.INPUT_NOT_FINITE: "input {0} sent NaN or Inf samples: they are silenced",
 }
 assert set(_TEXTS) == set(MessageCode)
 

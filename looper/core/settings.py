@@ -52,6 +52,9 @@ class EngineSettings:
     first_loop_bars: int  # how many bars that first loop is
     count_in_bars: int  # bars of click before the first record starts
     play_from: Literal["phrase", "top"]  # where `play` brings a stopped loop back
+    master_volume: float  # every output channel is scaled by this, then limited
+    limiter: bool
+    ceiling: float  # the limiter's ceiling, linear (full scale is 1.0)
 
     @property
     def in_channels(self) -> int:

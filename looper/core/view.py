@@ -4,7 +4,8 @@ The status publisher and the session saver run on other threads than the
 callback, so they may read only what is safe to read while it runs, and only
 through here: plain numbers, small copies (lists of page ids, `TrackInfo`
 values) and the page array read-only. Nothing here writes the engine, except
-`take_messages`, which empties the outbox (the one reader takes them).
+`take_messages`, which empties the outbox, and `take_meters`, which resets the
+peaks (the one reader takes them).
 
 A reader copying pages must check afterwards that the engine did not reuse
 them meanwhile (the session saver does: see sessions/saver.py); the view
@@ -25,9 +26,7 @@ if TYPE_CHECKING:
     from looper.core.engine import Engine
     from looper.core.grid import Grid
     from looper.core.messages import Message
-
-#: Frames of the page playing that the level reads (about 20 ms).
-LEVEL_FRAMES = 1024
+    from looper.core.meters import MeterReading
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +39,6 @@ class TrackInfo:
     layers: int  # layers up to the one playing
     pending: Action | None  # what waits for its frame
     volume: float
-    level: float  # peak of what it plays now, after its gain
 
 
 class EngineView:
@@ -83,6 +81,11 @@ class EngineView:
     def click_enabled(self) -> bool:
         return self._engine.click_enabled
 
+    @property
+    def input_channels(self) -> tuple[int, ...]:
+        """The recorded channels as `audio.inputs` numbers them (from 1)."""
+        return tuple(ch + 1 for ch in self._engine.settings.inputs)
+
     # ---- tracks ---------------------------------------------------------------------
 
     @property
@@ -95,11 +98,6 @@ class EngineView:
     def track(self, index: int) -> TrackInfo:
         e = self._engine
         tr = e.tracks[index]
-        pages = e.pool.pages
-        level = 0.0
-        if tr.has_loop and tr.env_to > 0.0 and 0 <= tr.latched < len(pages):
-            off = min(max(0, e.frame - tr.latched_start), e.grid.bar - 1)
-            level = float(np.abs(pages[tr.latched, off : off + LEVEL_FRAMES]).max()) * tr.env_to
         pending = tr.pending
         return TrackInfo(
             number=tr.index + 1,
@@ -108,7 +106,6 @@ class EngineView:
             layers=tr.layers,
             pending=pending.action if pending is not None else None,
             volume=tr.volume,
-            level=level,
         )
 
     # ---- pages ----------------------------------------------------------------------
@@ -179,6 +176,12 @@ class EngineView:
         return out
 
     # ---- the outbox -----------------------------------------------------------------
+
+    def take_meters(self) -> MeterReading:
+        """The peaks since the last call (input, track, output) and the clips so far.
+
+        Resets the peaks: the one reader takes them, as with the messages."""
+        return self._engine.meters.take()
 
     def take_messages(self) -> list[Message]:
         """The engine's messages since the last call, oldest first: (frame, code, args)."""

@@ -156,12 +156,13 @@ def _snapshot(
 ) -> Status:
     g = view.grid
     frame = view.frame
+    meters = view.take_meters()
     tracks = tuple(
         TrackStatus(
             number=tr.number,
             state=tr.state.value,
             bars=tr.bars,
-            level=tr.level,
+            level=meters.tracks[tr.number - 1],
             pending=tr.pending.word if tr.pending else None,
             volume=tr.volume,
             layers=tr.layers,
@@ -191,6 +192,10 @@ def _snapshot(
         block=block,
         messages=tuple(said),
         engine_messages=tuple(engine_said),
+        input_channels=view.input_channels,
+        input_levels=meters.inputs,
+        output_levels=meters.outputs,
+        clips=meters.clips,
     )
 
 

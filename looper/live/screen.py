@@ -54,6 +54,7 @@ _PENDING_WORDS: dict[str, str] = {
 }
 
 _METER_CELLS = 20
+_CHANNEL_CELLS = 8  # the input and output meters in the health lines, one per channel
 _MESSAGES_SHOWN = 4
 _GAP = 4  # columns between the counter and the health lines
 _STATE_WIDTH = max(len(state) for state in _STATE_STYLES)
@@ -93,18 +94,36 @@ def _pips(status: Status) -> Text:
     return pips
 
 
-def _meter(level: float) -> Text:
-    """A bar proportional to the level, its end red when the track clips (>= 1.0)."""
+def _meter(level: float, cells: int = _METER_CELLS) -> Text:
+    """A bar proportional to the level, its end red when it clips (>= 1.0)."""
     clipped = max(0.0, min(level, 1.0))  # in this order a NaN level reads as 0
-    filled = round(clipped * _METER_CELLS)
+    filled = round(clipped * cells)
     meter = Text()
     if level >= 1.0:
-        meter.append("█" * (_METER_CELLS - 1), style="green")
+        meter.append("█" * (cells - 1), style="green")
         meter.append("█", style="bold red")
     else:
         meter.append("█" * filled, style="green")
-    meter.append("·" * (_METER_CELLS - filled), style="grey35")
+    meter.append("·" * (cells - filled), style="grey35")
     return meter
+
+
+def _channels(label: str, channels: tuple[int, ...], levels: tuple[float, ...]) -> Text:
+    """``in  1 ████····  2 ██······``: one short meter per channel, after its number."""
+    row = Text(f"{label:<4}")
+    for i, (channel, level) in enumerate(zip(channels, levels, strict=True)):
+        row.append(f"{'  ' if i else ''}{channel} ")
+        row.append_text(_meter(level, _CHANNEL_CELLS))
+    return row
+
+
+def _levels(status: Status) -> list[Text]:
+    """The input and output meters, and the clip count (none before the first meters)."""
+    if not status.output_levels:
+        return []
+    outputs = _channels("out", tuple(range(1, len(status.output_levels) + 1)), status.output_levels)
+    outputs.append(f"  clips {status.clips}", style="bold red" if status.clips else "")
+    return [_channels("in", status.input_channels, status.input_levels), outputs]
 
 
 def _pending(pending: str | None) -> str:
@@ -113,7 +132,7 @@ def _pending(pending: str | None) -> str:
 
 
 def _health(status: Status) -> list[Text]:
-    """Tempo, MIDI and engine health, one line each, beside the counter."""
+    """Tempo, MIDI, engine health and the input and output meters, beside the counter."""
     block_ms = 1000 * status.block / status.sample_rate
     return [
         Text(f"{status.bpm:.2f} bpm, {status.beats_per_bar} beats a bar", style="bold"),
@@ -124,6 +143,7 @@ def _health(status: Status) -> list[Text]:
             style="bold red" if status.load > _LOAD_ALARM else "",
         ),
         Text(f"latency {status.latency_ms:.1f} ms, block {status.block} ({block_ms:.1f} ms)"),
+        *_levels(status),
     ]
 
 
@@ -208,6 +228,7 @@ def line(status: Status) -> str:
             f"{status.bpm:.2f} bpm",
             *tracks,
             f"xruns {status.xruns}",
+            *([f"clips {status.clips}"] if status.clips else []),
             f"load {status.load:.0%}/{status.load_max:.0%}",
             status.midi.split(";")[0],  # the port's state; its own line said the rest
         ]
@@ -246,4 +267,5 @@ def summary(s: Status) -> str:
         f"p50 {s.load:.1%}, p99 {s.load_p99:.1%}, p99.9 {s.load_p999:.1%}, "
         f"max {s.load_max:.1%} of the block period; audio process memory "
         f"{s.rss_start_mb:.1f} MB after set-up, {s.rss_mb:.1f} MB at the end"
+        + (f"; {s.clips} output samples over full scale before the limiter" if s.clips else "")
     )

@@ -18,7 +18,7 @@ class TrackStatus:
     number: int  # 1-based
     state: str  # a `State` value (core/tracks.py owns the names)
     bars: int  # loop length in bars, 0 when empty
-    level: float  # peak of what the track plays now, 0.0-1.0+
+    level: float  # peak of what the track added to the mix since the last status, 0.0-1.0+
     pending: str | None  # a waiting action ("stop", "capture"...) or None
     volume: float
     layers: int  # undo steps held
@@ -47,3 +47,9 @@ class Status:
     messages: tuple[str, ...] = field(default_factory=tuple)  # recent, oldest first
     # The engine's new messages as data, (bar, code, args): the main process words them.
     engine_messages: tuple[tuple[int, MessageCode, Args], ...] = ()
+    # Peaks since the last status (1.0 is full scale), and the clips of the session
+    # (output samples over full scale before the limiter: core/meters.py).
+    input_channels: tuple[int, ...] = ()  # the recorded channels, as audio.inputs numbers them
+    input_levels: tuple[float, ...] = ()  # one per input channel above
+    output_levels: tuple[float, ...] = ()  # one per output channel of the card, from 1
+    clips: int = 0

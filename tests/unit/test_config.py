@@ -98,6 +98,7 @@ def test_empty_config_gives_defaults(text: str) -> None:
             "memory_seconds": 300.0,
             "play_from": "phrase",
         },
+        "master": {"volume": 1.0, "limiter": True, "ceiling_db": -0.3},
         "midi": {
             "input": None,
             "output": None,
@@ -198,7 +199,11 @@ MISTAKES = {
         """,
         2,
         "pedal",
-        ["found unknown key 'pedal'", "audio, clicktrack, tracks, midi, pedals", "'pedals'"],
+        [
+            "found unknown key 'pedal'",
+            "audio, clicktrack, tracks, master, midi, pedals",
+            "'pedals'",
+        ],
     ),
     "wrong_type": (
         """\

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import BAR, BEAT, RATE, main, ramp_input, render, said
+from engine_helpers import BAR, BASE, BEAT, RATE, main, ramp_input, render, said
 from signals import ramp
 
 from looper.core.commands import (
@@ -393,10 +393,12 @@ SCRIPT = [
 ]
 
 
-def test_output_is_identical_for_every_block_size() -> None:
+@pytest.mark.parametrize("level", [0.1, 0.8], ids=["quiet", "limited"])
+def test_output_is_identical_for_every_block_size(level: float) -> None:
+    """With the master limiter on: at 0.8 the loops and the monitor sum far over its ceiling."""
     n = 13 * BAR
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((n, 2)).astype(np.float32) * 0.1
+    x = rng.standard_normal((n, 2)).astype(np.float32) * level
     settings = dict(
         inputs=(0, 1),
         outputs=(0, 1),
@@ -405,11 +407,17 @@ def test_output_is_identical_for_every_block_size() -> None:
         click_enabled=True,
         latency_frames=37,
         monitor=0.5,
+        limiter=True,
     )
     outs = [
         render(SCRIPT, n, block=b, signal=x, **settings)[1] for b in (1, 63, 64, 256, 1024, 4097)
     ]
     assert outs[0][BAR:].any()
+    ceiling = BASE.ceiling
+    if level > 0.5:  # the limiter acted: the same sum without it goes over
+        unlimited = render(SCRIPT, n, block=64, signal=x, **{**settings, "limiter": False})[1]
+        assert np.abs(unlimited).max() > 2.0 and np.abs(outs[0]).max() <= ceiling
+        assert not np.array_equal(unlimited, outs[0])
     for other in outs[1:]:
         np.testing.assert_array_equal(other, outs[0])
 

@@ -29,6 +29,7 @@ TEXTS = [
     (M.TEMPO_NEEDS_EMPTY, (), "tempo changes only while every track is empty"),
     (M.TOO_FAST, (300.0,), "300.0 bpm is too fast for the latency and crossfade"),
     (M.TEMPO, (120.0,), "tempo 120.00 bpm"),
+    (M.INPUT_NOT_FINITE, (2,), "input 2 sent NaN or Inf samples: they are silenced"),
 ]  # fmt: skip
 
 

@@ -53,7 +53,7 @@ def write_midi(path: Path, stomps: list[tuple[float, int, float]], bpm: float = 
 
 
 def ramp_wav(path: Path, frames: int, rate: int = RATE, channels: int = 1) -> np.ndarray:
-    data = ramp(frames, channels, wrap=4096, unit=2**-12)
+    data = ramp(frames, channels, wrap=3900, unit=2**-12)  # under the limiter's ceiling
     sf.write(str(path), data, rate, subtype="FLOAT")
     return data
 
@@ -103,6 +103,27 @@ def test_stems_hold_each_track_loop(files: dict[str, Path], tmp_path: Path) -> N
     x = sf.read(str(files["input"]), dtype="float32")[0]
     np.testing.assert_array_equal(loop, x[: 2 * BAR])
     assert not (stems / "track2.wav").exists()
+
+
+def test_nan_and_inf_in_the_input_file_are_silenced_and_said_once(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x = ramp_wav(files["input"], 6 * BAR)[:, 0]
+    bad = [100, 2 * RATE, 3 * RATE + 7]  # in the two bars the backloop takes
+    x[bad[0]], x[bad[1]], x[bad[2]] = np.nan, np.inf, -np.inf
+    sf.write(str(files["input"]), x, RATE, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    args = ["--output", str(out), "--no-click", "--tail-bars", "2"]
+    assert main(["render", *_args(files), *args]) == 0
+    y = sf.read(str(out), dtype="float32", always_2d=True)[0][:, 0]
+    assert np.isfinite(y).all()
+    p = 2 * BAR + round(0.05 * RATE)
+    t = np.arange(p, 8 * BAR)
+    clean = x[(t - 2 * BAR) % (2 * BAR)]
+    clean[~np.isfinite(clean)] = 0.0
+    np.testing.assert_array_equal(y[p:], clean)  # the loop holds silence where they were
+    printed = capsys.readouterr().out
+    assert printed.count("input 1 sent NaN or Inf samples: they are silenced") == 1
 
 
 def test_a_wav_of_another_sample_rate_is_refused(

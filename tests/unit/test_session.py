@@ -42,6 +42,7 @@ audio: {sample_rate: 8000, block_size: 256, inputs: [1, 2], outputs: [1, 2], lat
         history_seconds: 20}
 clicktrack: {bpm: 240, beats_per_bar: 4, enabled: false, outputs: [3]}
 tracks: {count: 3, crossfade_ms: 0, memory_seconds: 60}
+master: {limiter: false}  # the ramp is not audio: its values run to thousands
 """
 
 #: Loop 1: input bars 1-2, playing. Loop 3: input bar 4, at half volume, stopped at bar 6.

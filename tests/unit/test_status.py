@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import numpy as np
 import pytest
 from rich.console import Console
 from rich.text import Text
 
-from looper.live.screen import changes, line, screen
+from looper.config import parse_config
+from looper.config.engine import engine_settings
+from looper.core.engine import Engine
+from looper.core.view import EngineView
+from looper.live.audio import Callback, _snapshot
+from looper.live.screen import changes, line, screen, summary
 from looper.live.status import Status, TrackStatus
 
 
@@ -258,3 +264,46 @@ def test_what_a_person_cares_about_is_a_change(change: dict[str, object]) -> Non
 )
 def test_fluctuations_are_not_a_change(change: dict[str, object]) -> None:
     assert not changes(status(), status(**change))
+
+
+METERED = {
+    "input_channels": (3, 4),
+    "input_levels": (0.5, 0.0),
+    "output_levels": (0.75, 1.0),
+    "clips": 0,
+}
+
+
+def test_the_input_and_output_meters_show_beside_the_counter() -> None:
+    text = render(status(**METERED))
+    inputs = next(row for row in text.splitlines() if "in  3 " in row)
+    outputs = next(row for row in text.splitlines() if "out 1 " in row)
+    assert inputs.split("in  ")[1].rstrip() == "3 ████····  4 ········"  # as audio.inputs says
+    assert outputs.split("out ")[1].rstrip() == "1 ██████··  2 ████████  clips 0"
+    assert "bold red" not in styles_at(status(**METERED), "clips")
+
+
+def test_clips_stand_out_on_the_screen_and_in_the_line_and_summary() -> None:
+    s = status(**{**METERED, "clips": 12})
+    assert "bold red" in styles_at(s, "clips 12")
+    assert " | xruns 0 | clips 12 | " in line(s)
+    assert summary(s).endswith("; 12 output samples over full scale before the limiter")
+    assert "clips" not in line(status()) and "full scale" not in summary(status())
+
+
+def test_a_status_without_meters_shows_no_meter_lines() -> None:
+    assert "clips" not in render(status())
+
+
+def test_the_snapshot_takes_the_engines_meters() -> None:
+    config = parse_config("tracks: {count: 2}\nclicktrack: {enabled: false}", "t")
+    engine = Engine(engine_settings(config, 0))
+    x = np.zeros((256, 2), dtype=np.float32)
+    x[10] = (0.5, -0.25)
+    engine.process(x, np.zeros((256, 2), dtype=np.float32))
+    s = _snapshot(Callback(48000), EngineView(engine), 256, 0.0, [], 0.0, [])
+    assert s.input_channels == (1, 2) and s.input_levels == (0.5, 0.25)
+    assert s.output_levels == (0.0, 0.0) and s.clips == 0  # no monitor: silence out
+    assert [t.level for t in s.tracks] == [0.0, 0.0]
+    again = _snapshot(Callback(48000), EngineView(engine), 256, 0.0, [], 0.0, [])
+    assert again.input_levels == (0.0, 0.0)  # each status reads the peaks since the last
