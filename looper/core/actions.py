@@ -103,6 +103,12 @@ def fire_capture(e: Engine, tr: Track, pending: Pending, t: int) -> None:
 
 def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
     if not e.tempo_known:
+        # One first loop at a time: its start is the grid's origin, and a second stomp
+        # must not move it under the recording that sets the tempo.
+        first = next((t for t in e.tracks if t.state is State.RECORDING), None)
+        if first is not None:
+            e.say(MessageCode.FIRST_LOOP_BUSY, tr.index + 1, first.index + 1)
+            return
         begin_first_loop(e, tr, p)
         return
     if e.settings.count_in_bars and all(t.state is State.EMPTY for t in e.tracks):

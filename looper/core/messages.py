@@ -39,6 +39,7 @@ class MessageCode(IntEnum):
     TOO_FAST = 14  # (bpm,)
     TEMPO = 15  # (bpm,)
     INPUT_NOT_FINITE = 16  # (input channel, 1-based as audio.inputs numbers it)
+    FIRST_LOOP_BUSY = 17  # (track, the track recording the first loop)
 
 
 M = MessageCode
@@ -59,6 +60,7 @@ _TEXTS: dict[MessageCode, str] = {
     M.TOO_FAST: "{0:.1f} bpm is too fast for the latency and crossfade",
     M.TEMPO: "tempo {0:.2f} bpm",
     M.INPUT_NOT_FINITE: "input {0} sent NaN or Inf samples: they are silenced",
+    M.FIRST_LOOP_BUSY: "track {0}: not recorded: track {1} is recording the first loop",
 }
 assert set(_TEXTS) == set(MessageCode)
 

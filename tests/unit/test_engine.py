@@ -536,6 +536,18 @@ def test_bpm_auto_takes_the_tempo_from_the_first_loop_and_the_grid_from_its_star
     assert click[end + 1] != 0 and click[end + 525 + 1] != 0, "then on the new grid's beats"
 
 
+def test_bpm_auto_records_one_first_loop_at_a_time_and_a_second_stomp_moves_nothing() -> None:
+    p1, length = 1234, 2100
+    script = [(p1, Record(0)), (p1 + 700, Record(2)), (p1 + length, Record(0))]
+    engine, out = render(script, p1 + 3 * length, bpm_auto=True)
+    assert engine.grid.beat == 525 and engine.grid.origin == p1  # the first stomp's loop
+    assert engine.tracks[2].state is State.EMPTY
+    assert "track 3: not recorded: track 1 is recording the first loop" in said(engine)
+    end = p1 + length
+    t = frames(end, p1 + 3 * length)
+    np.testing.assert_array_equal(main(out)[end:], looped(t, end, p1, 0))
+
+
 def test_a_saved_loop_carries_its_seam_and_wraps_without_a_click_when_loaded() -> None:
     xfade = 200
     n = 4 * BAR

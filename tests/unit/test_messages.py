@@ -30,6 +30,7 @@ TEXTS = [
     (M.TOO_FAST, (300.0,), "300.0 bpm is too fast for the latency and crossfade"),
     (M.TEMPO, (120.0,), "tempo 120.00 bpm"),
     (M.INPUT_NOT_FINITE, (2,), "input 2 sent NaN or Inf samples: they are silenced"),
+    (M.FIRST_LOOP_BUSY, (3, 1), "track 3: not recorded: track 1 is recording the first loop"),
 ]  # fmt: skip
 
 
