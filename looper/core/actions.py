@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from looper.core.commands import Backloop, Command, Record, Undo
 from looper.core.messages import COMMAND_CODES, STATE_CODES, MessageCode
 from looper.core.playback import fade, latch, sound
-from looper.core.recording import begin_dub, clear, end_dub, take
+from looper.core.recording import begin_dub, clear, end_dub, room, take
 from looper.core.tempo import begin_first_loop, close_first_loop, count_in, end_linear
 from looper.core.track import Track
 from looper.core.tracks import TRANSITIONS, Action, Pending, State
@@ -113,11 +113,19 @@ def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 
 def fire_arm(e: Engine, tr: Track, pending: Pending, t: int) -> None:
+    """The recording starts holding the bars played since its downbeat, if they fit the
+    track's table and the memory (else refused, said by `room`; a loop playing plays on)."""
+    rec_bar = e.grid.bar_index(pending.bar)
+    held = max(0, e.ring.last_bar + 1 - rec_bar)
+    if held > len(tr.rec_pages) or not room(e, tr, captured=held):
+        if tr.state is State.WAITING:
+            tr.state = State.EMPTY
+        return
     before = tr.state
     tr.state_before_rec = State.EMPTY if before is State.WAITING else before
     if tr.has_loop:
         fade(e, tr, t, 0.0)
-    tr.start_recording(e.grid.bar_index(pending.bar))
+    tr.start_recording(rec_bar)
     tr.dubbing = False
     for k in range(tr.rec_bar, e.ring.last_bar + 1):
         tr.record(e.ring.page(k))
@@ -153,7 +161,10 @@ def _close(e: Engine, tr: Track, command: Command, p: int, action: Action) -> No
 
 def fire_close(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     end = pending.bar
-    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, e.ring.page(tr.rec_bar - 1))
+    # The lead-in is a ring page the loop comes to hold: taken only if the memory has room
+    # for it, else the seam fades into silence (the memory-full close, said there).
+    pre = e.ring.page(tr.rec_bar - 1) if e.pool.can_take(captured=1) else -1
+    tr.close_recording(e.grid.bar_index(end) - tr.rec_bar, pre)
     tr.anchor = end
     if pending.action is Action.CLOSE_STOP:
         tr.state = State.STOPPED

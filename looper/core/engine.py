@@ -26,11 +26,12 @@ from collections import deque
 
 import numpy as np
 
-from looper.core.actions import FIRE, fire_close, track_command
+from looper.core.actions import FIRE, ask_cancel, fire_close, track_command
 from looper.core.commands import (
     ClickToggle,
     ClickVolume,
     Command,
+    Record,
     Reset,
     SetLoop,
     SetTempo,
@@ -44,7 +45,14 @@ from looper.core.messages import STATE_CODES, Message, MessageCode
 from looper.core.pages import PagePool
 from looper.core.playback import click_sounds, fade, latch, play
 from looper.core.recording import clear, dub_bar, take
-from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
+from looper.core.settings import (
+    EngineSettings,
+    holds,
+    max_loop_bars,
+    memory_frames,
+    memory_seconds_needed,
+    ring_slots,
+)
 from looper.core.tempo import FAR, MAX_TAPS, ask_tempo, fire_tempo, tap
 from looper.core.track import Track
 from looper.core.tracks import Action, Pending, State
@@ -109,6 +117,13 @@ class Engine:
             raise ValueError(
                 f"a bar of {bar} frames is not longer than the latency ({self.latency}) "
                 f"plus the crossfade ({self.xfade}); lower audio.latency_ms or tracks.crossfade_ms"
+            )
+        s = self.settings
+        if not holds(s.history_seconds, s.memory_seconds, s.sample_rate, bar):
+            need = memory_seconds_needed(1, s.history_seconds, s.sample_rate, bar)
+            raise ValueError(
+                f"the loop memory does not hold the history and one bar at {self.grid.bpm:g} "
+                f"bpm; raise tracks.memory_seconds to {need}"
             )
 
     # ---- the public surface ---------------------------------------------------------
@@ -304,11 +319,22 @@ class Engine:
         bar_frame = self.grid.origin + k * self.grid.bar
         for tr in self.tracks:
             if tr.state is State.RECORDING and k >= tr.rec_bar:
+                # A recording stops taking bars when it reaches the track's table or the
+                # memory's room: it closes into the bars it holds, the way a close the
+                # performer asked for would (that close is then done), and says so. A loop is
+                # at least one bar: holding none, it is dropped (said), and the track goes
+                # back to what it was.
                 if tr.can_record and self.pool.can_take(captured=1):
                     tr.record(page)
+                elif k == tr.rec_bar:
+                    self.say(MessageCode.MEMORY_FULL, tr.index + 1)
+                    tr.pending = None
+                    ask_cancel(self, tr, Record(tr.index), self.frame)
                 else:
                     self.say(MessageCode.RECORDING_CLOSED_FULL, tr.index + 1)
-                    full = Pending(Action.CLOSE, bar_frame, None, bar=bar_frame)
+                    asked = tr.pending.action if tr.pending is not None else Action.CLOSE
+                    tr.pending = None
+                    full = Pending(asked, bar_frame, None, bar=bar_frame)
                     fire_close(self, tr, full, self.frame)
             if tr.dubbing:
                 dub_bar(self, tr, k, 0)

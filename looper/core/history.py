@@ -3,7 +3,8 @@
 Indexed in performance time tau = input frame - latency, the output frame the
 performer was hearing when they played it, so history bar k is exactly what
 was played against output bar k. Memory is fixed: the ring has a set number
-of slots and gives its oldest page back as each new bar begins.
+of slots and gives its oldest page back as each new bar begins; until every
+slot holds a page, the pool keeps the missing ones free for it (`ring_due`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class HistoryRing:
         self._bar = np.full(slots, NO_BAR, dtype=np.int64)
         self.first_bar = 0  # no bar before this one holds anything (a reset or the start)
         self.last_bar = -1  # the bar being written
+        pool.ring_due = slots
 
     def clear(self, first_bar: int) -> None:
         """Forget everything; recording begins again with bar `first_bar`."""
@@ -33,6 +35,7 @@ class HistoryRing:
         self._bar.fill(NO_BAR)
         self.first_bar = first_bar
         self.last_bar = first_bar - 1
+        self.pool.ring_due = self.slots
 
     def begin_bar(self, bar: int) -> int:
         """Start writing history bar `bar` on a fresh page; the oldest page leaves."""
@@ -40,6 +43,8 @@ class HistoryRing:
         old = int(self._page[slot])
         if old >= 0:
             self.pool.ring_drop(old)
+        else:
+            self.pool.ring_due -= 1
         page = self.pool.ring_take()
         self._page[slot] = page
         self._bar[slot] = bar

@@ -38,6 +38,8 @@ class MessageCode(IntEnum):
     TEMPO_NEEDS_EMPTY = 13  # ()
     TOO_FAST = 14  # (bpm,)
     TEMPO = 15  # (bpm,)
+    TOO_SLOW = 16  # (bpm,)
+    FIRST_LOOP_TOO_LONG = 17  # ()
 
 
 M = MessageCode
@@ -57,6 +59,9 @@ _TEXTS: dict[MessageCode, str] = {
     M.TEMPO_NEEDS_EMPTY: "tempo changes only while every track is empty",
     M.TOO_FAST: "{0:.1f} bpm is too fast for the latency and crossfade",
     M.TEMPO: "tempo {0:.2f} bpm",
+    M.TOO_SLOW: "{0:.1f} bpm is too slow for the loop memory (raise tracks.memory_seconds)",
+    M.FIRST_LOOP_TOO_LONG: "that first loop is too long for the loop memory "
+    "(raise tracks.memory_seconds)",
 }
 assert set(_TEXTS) == set(MessageCode)
 

@@ -103,11 +103,12 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
     j = ((start - tr.anchor) % (tr.bars * g.bar)) // g.bar
     if j == 0 and start > tr.dub_from:
         tr.push_layer(copy=True)  # each pass over the loop is one undoable layer
-    if not e.pool.can_take(fresh=1) and not evict(e, tr):
-        tr.dubbing = False
-        tr.state = State.PLAYING
-        e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
-        return
+    while not e.pool.can_take(fresh=1):  # every alloc is preceded by a can_take check
+        if not evict(e, tr):
+            tr.dubbing = False
+            tr.state = State.PLAYING
+            e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
+            return
     tr.dub_slot_page(j)
     if filled:
         pages = e.pool.pages

@@ -8,8 +8,16 @@ With `clicktrack.bpm: auto` there is no grid until the first loop closes:
 that loop records into the pool's memory as one run of frames (performance
 time [linear_from, linear_until)); once its length sets the bar, the pool is
 cut into bars and that run is the loop's first pages, as it lies, so nothing
-is copied. `close_first_loop` sets the tempo and leaves scheduling the close
-to the action (core/actions.py), so this module needs nothing from there.
+is copied. With no tempo yet one track at a time records that first loop: a
+record on another says there is no tempo yet.
+
+A tempo, tapped, set or from the first loop, is taken only when the memory
+holds it (`settings.holds`: the history ring and a bar of loops; all its bars
+for the first loop), else it is refused and said: a first loop is dropped,
+a tempo change does not happen, and no loop is touched.
+
+`close_first_loop` sets the tempo and leaves scheduling the close to the
+action (core/actions.py), so this module needs nothing from there.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import TYPE_CHECKING
 from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
 from looper.core.messages import MessageCode
-from looper.core.settings import ring_slots
+from looper.core.settings import holds, ring_slots
 from looper.core.track import Track
 from looper.core.tracks import State
 
@@ -54,6 +62,9 @@ def ask_tempo(e: Engine, bpm: float) -> None:
     bar = Grid.from_bpm(e.sample_rate, bpm, e.grid.beats_per_bar).bar
     if bar <= e.latency + e.xfade:
         e.say(MessageCode.TOO_FAST, bpm)
+        return
+    if not _holds(e, bar, 1):
+        e.say(MessageCode.TOO_SLOW, bpm)
         return
     e.tempo_bpm = bpm
     e.tempo_at = e.grid.next_beat(e.frame)
@@ -90,6 +101,9 @@ def count_in(e: Engine) -> int:
 
 def begin_first_loop(e: Engine, tr: Track, p: int) -> None:
     """No tempo yet: record from the stomp itself, with nothing to snap to."""
+    if e.linear_from != FAR:  # another track is recording the first loop: one at a time
+        e.say(MessageCode.NO_TEMPO_YET)
+        return
     e.linear_from = max(p, e.frame - e.latency)
     e.linear_until = e.linear_from + len(e.linear)
     tr.state_before_rec = State.EMPTY
@@ -101,23 +115,25 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     """The first loop's length sets the tempo; the grid starts where it started.
 
     Returns the frame the loop ends at (its close is the caller's to schedule), or
-    None when the loop is too short (said; the caller drops it)."""
+    None when the loop is too short, or too long for the memory (said; the caller drops it)."""
     s = e.settings
     start = e.linear_from
     per_beat = s.first_loop_bars * s.beats_per_bar
     slowest = Grid.from_bpm(e.sample_rate, MIN_BPM, 1).beat
     fastest = Grid.from_bpm(e.sample_rate, MAX_BPM, 1).beat
-    longest = len(e.linear) // per_beat
-    beat = min(max(round((p - start) / per_beat), fastest), slowest, longest)
+    beat = min(max(round((p - start) / per_beat), fastest), slowest)
     grid = Grid(e.sample_rate, beat, s.beats_per_bar, start)
     if grid.bar <= e.latency + e.xfade:
         e.say(MessageCode.FIRST_LOOP_TOO_SHORT)
+        return None
+    if not _holds(e, grid.bar, s.first_loop_bars):
+        e.say(MessageCode.FIRST_LOOP_TOO_LONG)
         return None
     e.grid = grid
     _carve(e, grid)
     n = s.first_loop_bars
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
-    for _ in range(n):
+    for _ in range(n):  # room for them: `_holds` above
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
     end = start + n * grid.bar
     e.linear_until = end
@@ -130,6 +146,11 @@ def end_linear(e: Engine) -> None:
     """A first loop that was still being recorded (bpm auto) is dropped."""
     if not e.tempo_known:
         e.linear_from = e.linear_until = FAR
+
+
+def _holds(e: Engine, bar: int, bars: int) -> bool:
+    s = e.settings
+    return holds(s.history_seconds, s.memory_seconds, e.sample_rate, bar, bars)
 
 
 def _carve(e: Engine, grid: Grid) -> None:

@@ -29,6 +29,9 @@ TEXTS = [
     (M.TEMPO_NEEDS_EMPTY, (), "tempo changes only while every track is empty"),
     (M.TOO_FAST, (300.0,), "300.0 bpm is too fast for the latency and crossfade"),
     (M.TEMPO, (120.0,), "tempo 120.00 bpm"),
+    (M.TOO_SLOW, (20.0,), "20.0 bpm is too slow for the loop memory (raise tracks.memory_seconds)"),
+    (M.FIRST_LOOP_TOO_LONG, (),
+     "that first loop is too long for the loop memory (raise tracks.memory_seconds)"),
 ]  # fmt: skip
 
 
