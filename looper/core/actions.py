@@ -62,9 +62,11 @@ def schedule(
     """Run the action now if its frame has come, else keep it waiting.
 
     `bar`: the downbeat (a frame) a record or overdub start/end snapped to; `bars`: how
-    many bars a capture takes."""
+    many bars a capture takes. One action waits per track: a new one, at once or later,
+    replaces the one waiting (made for a state the track is leaving, it must not fire)."""
     pending = Pending(action, frame, command, bar, bars)
     if frame <= e.frame:
+        tr.pending = None
         FIRE[action](e, tr, pending, e.frame)
     else:
         tr.pending = pending

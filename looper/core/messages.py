@@ -60,8 +60,8 @@ _TEXTS: dict[MessageCode, str] = {
     M.TOO_FAST: "{0:.1f} bpm is too fast for the latency and crossfade",
     M.TEMPO: "tempo {0:.2f} bpm",
     M.TOO_SLOW: "{0:.1f} bpm is too slow for the loop memory (raise tracks.memory_seconds)",
-    M.FIRST_LOOP_TOO_LONG: "that first loop is too long for the loop memory "
-    "(raise tracks.memory_seconds)",
+    M.FIRST_LOOP_TOO_LONG: "that first loop is too long for the slowest tempo or the loop "
+    "memory (raise tracks.memory_seconds)",
 }
 assert set(_TEXTS) == set(MessageCode)
 

@@ -73,9 +73,12 @@ def begin_dub(e: Engine, tr: Track, start: int, t: int) -> None:
     tr.push_layer(copy=True)
     g = e.grid
     tau = t - e.latency
-    if tau >= start:  # the downbeat has passed: layer what was played since
-        k = g.bar_index(tau)
-        dub_bar(e, tr, k, tau - g.origin - k * g.bar)
+    k = g.bar_index(tau)
+    filled = tau - g.origin - k * g.bar
+    # The downbeat has passed: layer what was played since. On a bar's first frame the
+    # history bar beginning now gives the pass its page; a second would free the first.
+    if tau >= start and filled:
+        dub_bar(e, tr, k, filled)
 
 
 def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:

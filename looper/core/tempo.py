@@ -115,18 +115,22 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     """The first loop's length sets the tempo; the grid starts where it started.
 
     Returns the frame the loop ends at (its close is the caller's to schedule), or
-    None when the loop is too short, or too long for the memory (said; the caller drops it)."""
+    None when the loop is too short, or too long for the slowest tempo or the memory (said;
+    the caller drops it)."""
     s = e.settings
     start = e.linear_from
     per_beat = s.first_loop_bars * s.beats_per_bar
     slowest = Grid.from_bpm(e.sample_rate, MIN_BPM, 1).beat
     fastest = Grid.from_bpm(e.sample_rate, MAX_BPM, 1).beat
-    beat = min(max(round((p - start) / per_beat), fastest), slowest)
+    # The loop ends no earlier than the input arriving now: the history's bar after it
+    # begins at its end, which must still be to come (else that bar would have no page).
+    arrived = -(-(e.frame - e.latency - start) // per_beat)
+    beat = max(round((p - start) / per_beat), fastest, arrived)
     grid = Grid(e.sample_rate, beat, s.beats_per_bar, start)
     if grid.bar <= e.latency + e.xfade:
         e.say(MessageCode.FIRST_LOOP_TOO_SHORT)
         return None
-    if not _holds(e, grid.bar, s.first_loop_bars):
+    if beat > slowest or not _holds(e, grid.bar, s.first_loop_bars):
         e.say(MessageCode.FIRST_LOOP_TOO_LONG)
         return None
     e.grid = grid

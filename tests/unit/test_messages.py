@@ -31,7 +31,8 @@ TEXTS = [
     (M.TEMPO, (120.0,), "tempo 120.00 bpm"),
     (M.TOO_SLOW, (20.0,), "20.0 bpm is too slow for the loop memory (raise tracks.memory_seconds)"),
     (M.FIRST_LOOP_TOO_LONG, (),
-     "that first loop is too long for the loop memory (raise tracks.memory_seconds)"),
+     "that first loop is too long for the slowest tempo or the loop memory "
+     "(raise tracks.memory_seconds)"),
 ]  # fmt: skip
 
 
