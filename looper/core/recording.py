@@ -86,8 +86,8 @@ def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:
     tr.dub_until = end
     tau = t - e.latency
     if tr.dubbing and tau >= end:
-        g = e.grid
-        if g.origin + g.bar_index(tau) * g.bar >= tr.dub_from:
+        begun = e.grid.bar_start(tau)  # on its first frame, that bar is not layered yet
+        if tau > begun >= tr.dub_from:
             tr.undub_slot()
         tr.dubbing = False
     if not tr.dubbing and tr.pass_empty:
