@@ -116,8 +116,9 @@ def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 def fire_arm(e: Engine, tr: Track, pending: Pending, t: int) -> None:
     """The recording starts holding the bars played since its downbeat, if they fit the
-    track's table and the memory (else refused, said by `room`; a loop playing plays on)."""
-    rec_bar = e.grid.bar_index(pending.bar)
+    track's table and the memory (else refused, said by `room`; a loop playing plays on).
+    Bars the history does not hold (the first loop's own) are not the recording's."""
+    rec_bar = max(e.grid.bar_index(pending.bar), e.ring.oldest_bar)
     held = max(0, e.ring.last_bar + 1 - rec_bar)
     if held > len(tr.rec_pages) or not room(e, tr, captured=held):
         if tr.state is State.WAITING:

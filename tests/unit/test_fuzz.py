@@ -234,3 +234,15 @@ def test_an_overdub_from_a_downbeat_layers_onto_the_loop() -> None:
     loop = np.concatenate([pages[p] for p in tr.table[tr.top, : tr.bars]])[:, 0]
     u = np.arange(2 * BAR)
     np.testing.assert_array_equal(loop, (u + 1) + (u + 2 * BAR + 1))
+
+
+def test_a_record_on_the_bar_of_a_first_loop_reset_starts_with_the_history() -> None:
+    # Was: that bar, the first loop's own and not in the history, became a loop bar with no
+    # page (played from whatever page came last in the memory).
+    text = config(memory=20, history=5, bpm="auto", xfade_ms=10)
+    script = [(20875, C.Record(0)), (21246, C.Overdub(0)), (21393, C.Reset(None)),
+              (21421, C.Record(0)), (23000, C.Record(0))]  # fmt: skip
+    engine = run(text, script, 26000, latency=300)
+    check_pool(engine)
+    tr = engine.tracks[0]
+    assert (tr.state, tr.bars) == (State.PLAYING, 1)  # bar 1 of the new grid, the first held
