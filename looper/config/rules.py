@@ -3,8 +3,9 @@
 A pydantic model checks one section or one pedal at a time, so that a mistake in
 one never hides the mistakes in the others; what only shows when keys are read
 together lives here: timings that make a gesture unplayable, a count-in without a
-tempo, the arguments each action takes, tracks within `tracks.count`, one binding
-per message and gesture, one use per cc, a light that needs a track. Each rule
+tempo, a loop memory too small for the tempo, the arguments each action takes,
+tracks within `tracks.count`, one binding per message and gesture, one use per
+cc, a light that needs a track. Each rule
 reports and carries on, so the performer sees every problem in one go. The
 arguments an action takes come from its command's fields (schema.ARGS), never
 from a list of their own.
@@ -14,11 +15,22 @@ from __future__ import annotations
 
 from looper.config.checks import MAX_BPM, MIN_BPM, is_number, unknown_key
 from looper.config.lines import Loc, Report, show
-from looper.config.schema import ARGS, DEFAULT_LIGHTS, MESSAGE_KINDS, Clicktrack, Midi, Pedal
+from looper.config.schema import (
+    ARGS,
+    DEFAULT_LIGHTS,
+    MESSAGE_KINDS,
+    Audio,
+    Clicktrack,
+    Midi,
+    Pedal,
+    Tracks,
+)
 from looper.core.bindings import MessageKind
 from looper.core.commands import CONTINUOUS, TRACK_ACTIONS
+from looper.core.grid import Grid
+from looper.core.settings import holds, memory_seconds_needed
 
-__all__ = ["check_clicktrack", "check_midi", "check_pedals"]
+__all__ = ["check_clicktrack", "check_memory", "check_midi", "check_pedals"]
 
 
 def check_midi(midi: Midi, report: Report) -> None:
@@ -39,6 +51,29 @@ def check_clicktrack(click: Clicktrack, report: Report) -> None:
             f"found {click.count_in_bars} with bpm: auto; allowed: 0 (a count-in needs a tempo: "
             "set clicktrack.bpm to a number)",
         )
+
+
+def check_memory(audio: Audio, click: Clicktrack, tracks: Tracks, report: Report) -> None:
+    """The loop memory holds, at the tempo, the history ring and a bar of loops.
+
+    `core.settings.holds` is the rule, the same the engine asks of every tempo. A number
+    bpm must pass it (else the engine could not start); with `bpm: auto`, the first loop's
+    bars must fit at the fastest tempo (else no first loop could ever be taken). A slower
+    tempo tapped or set on stage is refused there, with a message."""
+    auto = click.bpm == "auto"
+    bpm, bars = (MAX_BPM, click.first_loop_bars) if auto else (float(click.bpm), 1)
+    rate, history = audio.sample_rate, audio.history_seconds
+    bar = Grid.from_bpm(rate, bpm, click.beats_per_bar).bar
+    if holds(history, tracks.memory_seconds, rate, bar, bars):
+        return
+    need = memory_seconds_needed(bars, history, rate, bar)
+    what = f"the first loop's {bars} bars" if auto else "a bar of loops"
+    report(
+        ("tracks", "memory_seconds"),
+        f"found {tracks.memory_seconds:g}; allowed: {need} or more at {bpm:g} bpm (the memory "
+        f"holds the {history:g} s of history and {what}: raise tracks.memory_seconds, or "
+        "lower audio.history_seconds)",
+    )
 
 
 def _check_feedback(at: Loc, pedal: Pedal, report: Report) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from looper.core.commands import Backloop, Command, Record, Undo
 from looper.core.messages import COMMAND_CODES, STATE_CODES, MessageCode
 from looper.core.playback import fade, latch, let_go, resume, sound
-from looper.core.recording import begin_dub, clear, end_dub, take
+from looper.core.recording import begin_dub, clear, end_dub, room, take
 from looper.core.tempo import begin_first_loop, close_first_loop, count_in, end_linear
 from looper.core.track import UNPLACED, Track
 from looper.core.tracks import TRANSITIONS, Action, Pending, State
@@ -62,9 +62,11 @@ def schedule(
     """Run the action now if its frame has come, else keep it waiting.
 
     `bar`: the downbeat (a frame) a record or overdub start/end snapped to; `bars`: how
-    many bars a capture takes."""
+    many bars a capture takes. One action waits per track: a new one, at once or later,
+    replaces the one waiting (made for a state the track is leaving, it must not fire)."""
     pending = Pending(action, frame, command, bar, bars)
     if frame <= e.frame:
+        tr.pending = None
         FIRE[action](e, tr, pending, e.frame)
     else:
         tr.pending = pending
@@ -103,12 +105,6 @@ def fire_capture(e: Engine, tr: Track, pending: Pending, t: int) -> None:
 
 def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
     if not e.tempo_known:
-        # One first loop at a time: its start is the grid's origin, and a second stomp
-        # must not move it under the recording that sets the tempo.
-        first = next((t for t in e.tracks if t.state is State.RECORDING), None)
-        if first is not None:
-            e.say(MessageCode.FIRST_LOOP_BUSY, tr.index + 1, first.index + 1)
-            return
         begin_first_loop(e, tr, p)
         return
     if e.settings.count_in_bars and all(t.state is State.EMPTY for t in e.tracks):
@@ -119,12 +115,21 @@ def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
 
 
 def fire_arm(e: Engine, tr: Track, pending: Pending, t: int) -> None:
+    """The recording starts holding the bars played since its downbeat, if they fit the
+    track's table and the memory (else refused, said by `room`; a loop playing plays on).
+    Bars the history does not hold (the first loop's own) are not the recording's."""
+    rec_bar = max(e.grid.bar_index(pending.bar), e.ring.oldest_bar)
+    held = max(0, e.ring.last_bar + 1 - rec_bar)
+    if held > len(tr.rec_pages) or not room(e, tr, captured=held + 1):  # and its lead-in
+        if tr.state is State.WAITING:
+            tr.state = State.EMPTY
+        return
     before = tr.state
     tr.state_before_rec = State.EMPTY if before is State.WAITING else before
     if tr.has_loop:
         fade(e, tr, t, 0.0)
-    tr.start_recording(e.grid.bar_index(pending.bar))
-    tr.lead_recording(e.ring.page(tr.rec_bar - 1))
+    tr.start_recording(rec_bar)
+    tr.lead_recording(e.ring.page(rec_bar - 1))
     tr.dubbing = False
     for k in range(tr.rec_bar, e.ring.last_bar + 1):
         tr.record(e.ring.page(k))

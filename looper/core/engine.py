@@ -28,46 +28,43 @@ from collections import deque
 
 import numpy as np
 
-from looper.core.actions import FIRE, fire_close, track_command
+from looper.core.actions import FIRE
 from looper.core.commands import (
-    ClickToggle,
-    ClickVolume,
     Command,
-    Reset,
-    SetLoop,
-    SetTempo,
-    TapTempo,
-    TrackCommand,
-    TrackVolume,
 )
+from looper.core.events import handle, history_bar
 from looper.core.grid import Grid
 from looper.core.history import HistoryRing
 from looper.core.master import InputGuard, MasterStage
-from looper.core.messages import STATE_CODES, Message, MessageCode
+from looper.core.messages import Message, MessageCode
 from looper.core.meters import Meters
 from looper.core.pages import PagePool
 from looper.core.playback import (
     SOUNDING,
     click_sounds,
     end_tails,
-    fade,
     latch,
     play,
     play_tail,
 )
-from looper.core.recording import clear, dub_bar, take
-from looper.core.settings import EngineSettings, max_loop_bars, memory_frames, ring_slots
+from looper.core.recording import clear
+from looper.core.settings import (
+    EngineSettings,
+    holds,
+    max_loop_bars,
+    memory_frames,
+    memory_seconds_needed,
+    ring_slots,
+)
 from looper.core.tempo import (
     FAR,
     MAX_TAPS,
-    ask_tempo,
     fire_tempo,
     keep_preroll,
     lead_first_bar,
-    tap,
 )
 from looper.core.track import Track
-from looper.core.tracks import Action, Pending, State
+from looper.core.tracks import State
 
 #: Messages the outbox keeps until read; older ones go (the status shows the last few).
 MESSAGES_KEPT = 64
@@ -140,6 +137,13 @@ class Engine:
             raise ValueError(
                 f"a bar of {bar} frames is not longer than the latency ({self.latency}) "
                 f"plus the crossfade ({self.xfade}); lower audio.latency_ms or tracks.crossfade_ms"
+            )
+        s = self.settings
+        if not holds(s.history_seconds, s.memory_seconds, s.sample_rate, bar):
+            need = memory_seconds_needed(1, s.history_seconds, s.sample_rate, bar)
+            raise ValueError(
+                f"the loop memory does not hold the history and one bar at {self.grid.bpm:g} "
+                f"bpm; raise tracks.memory_seconds to {need}"
             )
 
     # ---- the public surface ---------------------------------------------------------
@@ -266,7 +270,7 @@ class Engine:
             end_tails(self, t)
         while self._incoming and self._incoming[0][0] <= t:
             _, _, p, command = self._incoming.pop(0)
-            self._handle(command, p)
+            handle(self, command, p)
         if self.tempo_at <= t:
             fire_tempo(self, t)
         for tr in self.tracks:
@@ -282,7 +286,7 @@ class Engine:
         if self.tempo_known and tau >= g.origin and (tau - g.origin) % g.bar == 0:
             k = g.bar_index(tau)
             if k >= self.ring.first_bar:
-                self._history_bar(k)
+                history_bar(self, k)
 
     def _next_boundary(self, t: int) -> int:
         g = self.grid
@@ -354,56 +358,6 @@ class Engine:
             if off < len(sound):
                 m = min(n, len(sound) - off)
                 np.multiply(sound[off : off + m], self.click_volume, out=clk[:m])
-
-    def _history_bar(self, k: int) -> None:
-        """History bar k begins: a fresh page, held by the tracks recording or overdubbing."""
-        page = self.ring.begin_bar(k)
-        bar_frame = self.grid.origin + k * self.grid.bar
-        for tr in self.tracks:
-            if tr.state is State.RECORDING and k >= tr.rec_bar:
-                if tr.can_record and self.pool.can_take(captured=1):
-                    tr.record(page)
-                else:
-                    self.say(MessageCode.RECORDING_CLOSED_FULL, tr.index + 1)
-                    full = Pending(Action.CLOSE, bar_frame, None, bar=bar_frame)
-                    fire_close(self, tr, full, self.frame)
-            if tr.dubbing:
-                dub_bar(self, tr, k, 0)
-
-    # ---- commands -------------------------------------------------------------------
-
-    def _handle(self, command: Command, p: int) -> None:
-        t = self.frame
-        match command:
-            case TrackVolume(track=i, value=v):
-                tr = self.tracks[i]
-                tr.volume = v
-                if tr.env_to > 0.0:
-                    fade(self, tr, t, v)
-            case Reset(track=None):
-                for tr in self.tracks:
-                    clear(self, tr)
-            case TapTempo():
-                tap(self, p)
-            case SetTempo(bpm=bpm):
-                ask_tempo(self, bpm)
-            case ClickToggle():
-                self.click_enabled = not self.click_enabled
-            case ClickVolume(value=v):
-                self.click_volume = v
-            case SetLoop(track=i, start=start, end=end, offset=offset):
-                tr = self.tracks[i]
-                if tr.state in (State.RECORDING, State.OVERDUBBING):
-                    self.say(MessageCode.BUSY_LOOP_NOT_SET, i + 1, STATE_CODES[tr.state])
-                    return
-                g = self.grid
-                first, last = (round((f - g.origin) / g.bar) for f in (start, end))
-                anchor = g.origin + (last + round(offset / g.bar)) * g.bar
-                tr.pending = None
-                take(self, tr, first, min(last, self.ring.last_bar + 1), anchor, t)
-            case TrackCommand() | Reset():
-                assert command.track is not None
-                track_command(self, self.tracks[command.track], command, p)
 
 
 def _seam_at(t: int, anchor: int, length: int, x: int) -> int:

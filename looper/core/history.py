@@ -3,7 +3,8 @@
 Indexed in performance time tau = input frame - latency, the output frame the
 performer was hearing when they played it, so history bar k is exactly what
 was played against output bar k. Memory is fixed: the ring has a set number
-of slots and gives its oldest page back as each new bar begins.
+of slots and gives its oldest page back as each new bar begins; until every
+slot holds a page, the pool keeps the missing ones free for it (`ring_due`).
 
 Each bar a loop can take has its lead-in held with it (the bar before: what
 the seam fades into, core/playback.py): one slot more than the bars a loop may
@@ -29,6 +30,7 @@ class HistoryRing:
         self._bar = np.full(slots, NO_BAR, dtype=np.int64)
         self.first_bar = 0  # no bar before this one holds anything (a reset or the start)
         self.last_bar = -1  # the bar being written
+        pool.ring_due = slots
 
     def clear(self, first_bar: int) -> None:
         """Forget everything; recording begins again with bar `first_bar`."""
@@ -39,6 +41,7 @@ class HistoryRing:
         self._bar.fill(NO_BAR)
         self.first_bar = first_bar
         self.last_bar = first_bar - 1
+        self.pool.ring_due = self.slots
 
     def begin_bar(self, bar: int) -> int:
         """Start writing history bar `bar` on a fresh page; the oldest page leaves."""
@@ -46,6 +49,8 @@ class HistoryRing:
         old = int(self._page[slot])
         if old >= 0:
             self.pool.ring_drop(old)
+        else:
+            self.pool.ring_due -= 1
         page = self.pool.ring_take()
         self._page[slot] = page
         self._bar[slot] = bar

@@ -40,6 +40,8 @@ class MessageCode(IntEnum):
     TEMPO = 15  # (bpm,)
     INPUT_NOT_FINITE = 16  # (input channel, 1-based as audio.inputs numbers it)
     FIRST_LOOP_BUSY = 17  # (track, the track recording the first loop)
+    TOO_SLOW = 18  # (bpm,)
+    FIRST_LOOP_TOO_LONG = 19  # ()
 
 
 M = MessageCode
@@ -61,6 +63,9 @@ _TEXTS: dict[MessageCode, str] = {
     M.TEMPO: "tempo {0:.2f} bpm",
     M.INPUT_NOT_FINITE: "input {0} sent NaN or Inf samples: they are silenced",
     M.FIRST_LOOP_BUSY: "track {0}: not recorded: track {1} is recording the first loop",
+    M.TOO_SLOW: "{0:.1f} bpm is too slow for the loop memory (raise tracks.memory_seconds)",
+    M.FIRST_LOOP_TOO_LONG: "that first loop is too long for the slowest tempo or the loop "
+    "memory (raise tracks.memory_seconds)",
 }
 assert set(_TEXTS) == set(MessageCode)
 

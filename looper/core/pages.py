@@ -5,6 +5,12 @@ always falls on a bar boundary in time. That makes capture zero-copy (a
 backloop takes the history's pages), undo exact (a layer is a table of page
 ids; an overdub pass writes fresh pages), and memory fixed for the session.
 Pages are reference counted; the history ring holds one reference of its own.
+
+Every alloc is preceded by a `can_take` check, and `can_take` keeps back what
+the ring will need: the pages it has yet to take before it is full
+(`ring_due`), a replacement for each ring page a track also holds (`debt`),
+and one spare. So the ring can always advance, and `PoolFull` is a guard
+that ordinary playing never reaches.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class PagePool:
         self._free = np.arange(count - 1, -1, -1, dtype=np.int32)  # a stack
         self._top = count
         self.debt = 0  # ring pages that tracks also hold: each needs a replacement later
+        self.ring_due = 0  # pages the history ring will still take before it is full
 
     @property
     def flat(self) -> np.ndarray:
@@ -57,7 +64,7 @@ class PagePool:
 
     def can_take(self, fresh: int = 0, captured: int = 0) -> bool:
         """Whether `fresh` new pages and `captured` ring pages leave the ring able to advance."""
-        return self._top - fresh >= self.debt + captured + 1
+        return self._top - fresh >= self.debt + self.ring_due + captured + 1
 
     def alloc(self) -> int:
         if self._top == 0:

@@ -92,10 +92,12 @@ def begin_dub(e: Engine, tr: Track, start: int, t: int) -> None:
     tr.push_layer(copy=True)
     g = e.grid
     tau = t - e.latency
-    if tau > start:  # the downbeat has passed: layer what was played since (at it, the
-        # history bar that begins there gives the pass its page: `Engine._history_bar`)
-        k = g.bar_index(tau)
-        dub_bar(e, tr, k, tau - g.origin - k * g.bar)
+    k = g.bar_index(tau)
+    filled = tau - g.origin - k * g.bar
+    # The downbeat has passed: layer what was played since. On a bar's first frame the
+    # history bar beginning now gives the pass its page; a second would free the first.
+    if tau >= start and filled:
+        dub_bar(e, tr, k, filled)
 
 
 def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:
@@ -103,8 +105,8 @@ def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:
     tr.dub_until = end
     tau = t - e.latency
     if tr.dubbing and tau >= end:
-        g = e.grid
-        if g.origin + g.bar_index(tau) * g.bar >= tr.dub_from:
+        begun = e.grid.bar_start(tau)  # on its first frame, that bar is not layered yet
+        if tau > begun >= tr.dub_from:
             tr.undub_slot()
         tr.dubbing = False
     if not tr.dubbing and tr.pass_empty:

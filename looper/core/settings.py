@@ -17,6 +17,11 @@ store all need them:
   `max_loop_bars`: how the loop memory is sized and what of it the loops may
   take (the session store checks a saved session against these before it
   loads one).
+- `holds`: whether a tempo's bar fits the memory. A tempo is usable only when
+  the memory holds, at its bar, the history ring, its spare page and at least
+  one bar of loops (so at least 4 pages); a bpm: auto first loop needs room
+  for all its bars. The config check (looper/config/rules.py), the engine's
+  set-up, a tempo change and the first loop all ask this one rule.
 """
 
 from __future__ import annotations
@@ -93,6 +98,13 @@ def loop_bars_room(
     the one spare page the ring always keeps to advance."""
     pages = memory_frames(history_seconds, memory_seconds, sample_rate) // bar
     return pages - ring_slots(history_seconds, sample_rate, bar) - 1
+
+
+def holds(
+    history_seconds: float, memory_seconds: float, sample_rate: int, bar: int, bars: int = 1
+) -> bool:
+    """Whether the memory holds the history ring and `bars` bars of loops, at this bar."""
+    return loop_bars_room(history_seconds, memory_seconds, sample_rate, bar) >= bars
 
 
 def memory_seconds_needed(

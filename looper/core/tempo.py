@@ -12,6 +12,15 @@ is copied. Until the stomp, the input's last crossfade frames are kept in a
 small ring of their own (`keep_preroll`, the only history there is without a
 tempo); at the close they become the last frames of the loop's lead-in page,
 so the loop wraps into its first frame as it was played, sound or not.
+
+is copied. With no tempo yet one track at a time records that first loop: a
+record on another is refused and said (core/actions.py, `ask_arm`).
+
+A tempo, tapped, set or from the first loop, is taken only when the memory
+holds it (`settings.holds`: the history ring and a bar of loops; all its bars
+for the first loop), else it is refused and said: a first loop is dropped,
+a tempo change does not happen, and no loop is touched.
+
 `close_first_loop` sets the tempo and leaves scheduling the close to the
 action (core/actions.py), so this module needs nothing from there.
 """
@@ -25,7 +34,7 @@ import numpy as np
 from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
 from looper.core.messages import MessageCode
-from looper.core.settings import ring_slots
+from looper.core.settings import holds, ring_slots
 from looper.core.track import Track
 from looper.core.tracks import State
 
@@ -60,6 +69,9 @@ def ask_tempo(e: Engine, bpm: float) -> None:
     bar = Grid.from_bpm(e.sample_rate, bpm, e.grid.beats_per_bar).bar
     if bar <= e.latency + e.xfade:
         e.say(MessageCode.TOO_FAST, bpm)
+        return
+    if not _holds(e, bar, 1):
+        e.say(MessageCode.TOO_SLOW, bpm)
         return
     e.tempo_bpm = bpm
     e.tempo_at = e.grid.next_beat(e.frame)
@@ -116,6 +128,11 @@ def count_in(e: Engine) -> int:
 
 def begin_first_loop(e: Engine, tr: Track, p: int) -> None:
     """No tempo yet: record from the stomp itself, with nothing to snap to."""
+    if e.linear_from != FAR:  # another track is recording the first loop: one at a time,
+        # for its start is the grid's origin, and a second stomp must not move it
+        first = next((t for t in e.tracks if t.state is State.RECORDING), tr)
+        e.say(MessageCode.FIRST_LOOP_BUSY, tr.index + 1, first.index + 1)
+        return
     e.linear_from = max(p, e.frame - e.latency)
     e.linear_until = e.linear_from + len(e.linear)
     tr.state_before_rec = State.EMPTY
@@ -127,23 +144,29 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     """The first loop's length sets the tempo; the grid starts where it started.
 
     Returns the frame the loop ends at (its close is the caller's to schedule), or
-    None when the loop is too short (said; the caller drops it)."""
+    None when the loop is too short, or too long for the slowest tempo or the memory (said;
+    the caller drops it)."""
     s = e.settings
     start = e.linear_from
     per_beat = s.first_loop_bars * s.beats_per_bar
     slowest = Grid.from_bpm(e.sample_rate, MIN_BPM, 1).beat
     fastest = Grid.from_bpm(e.sample_rate, MAX_BPM, 1).beat
-    longest = len(e.linear) // per_beat
-    beat = min(max(round((p - start) / per_beat), fastest), slowest, longest)
+    # The loop ends no earlier than the input arriving now: the history's bar after it
+    # begins at its end, which must still be to come (else that bar would have no page).
+    arrived = -(-(e.frame - e.latency - start) // per_beat)
+    beat = max(round((p - start) / per_beat), fastest, arrived)
     grid = Grid(e.sample_rate, beat, s.beats_per_bar, start)
     if grid.bar <= e.latency + e.xfade:
         e.say(MessageCode.FIRST_LOOP_TOO_SHORT)
+        return None
+    if beat > slowest or not _holds(e, grid.bar, s.first_loop_bars):
+        e.say(MessageCode.FIRST_LOOP_TOO_LONG)
         return None
     e.grid = grid
     _carve(e, grid)
     n = s.first_loop_bars
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
-    for _ in range(n):
+    for _ in range(n):  # room for them: `_holds` above
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
     if e.xfade and e.pool.can_take(fresh=1):
         lead = e.pool.alloc()
@@ -199,6 +222,11 @@ def end_linear(e: Engine) -> None:
     """A first loop that was still being recorded (bpm auto) is dropped."""
     if not e.tempo_known:
         e.linear_from = e.linear_until = FAR
+
+
+def _holds(e: Engine, bar: int, bars: int) -> bool:
+    s = e.settings
+    return holds(s.history_seconds, s.memory_seconds, e.sample_rate, bar, bars)
 
 
 def _carve(e: Engine, grid: Grid) -> None:

@@ -748,3 +748,24 @@ def test_stage_feature_keys_are_read() -> None:
     fb = config.pedals[0].feedback
     assert fb is not None and fb.cc == 20 and fb.light("muted") == 5 and fb.light("playing") == 127
     assert type(config.bindings()[1].command).__name__ == "Save"
+
+
+@pytest.mark.parametrize(
+    ("text", "need", "words"),
+    [
+        ("clicktrack: {bpm: 20}\ntracks: {memory_seconds: 10}\n", 48, "a bar of loops"),
+        (
+            "clicktrack: {bpm: auto, first_loop_bars: 64}\ntracks: {memory_seconds: 10}\n",
+            54,
+            "the first loop's 64 bars",
+        ),
+    ],
+)
+def test_a_loop_memory_too_small_for_the_tempo_is_refused(text: str, need: int, words: str) -> None:
+    """At a number bpm the memory holds the history and a bar; with auto, the first loop at
+    the fastest tempo (a slower one is refused on stage): the engine asks the same rule."""
+    [problem] = problems(text)
+    assert (problem.line, problem.path) == (2, "tracks.memory_seconds")
+    assert problem.message.startswith(f"found 10; allowed: {need} or more at ")
+    assert words in problem.message and "raise tracks.memory_seconds" in problem.message
+    parse_config(text.replace("memory_seconds: 10", f"memory_seconds: {need}"), "t.yaml")

@@ -31,6 +31,10 @@ TEXTS = [
     (M.TEMPO, (120.0,), "tempo 120.00 bpm"),
     (M.INPUT_NOT_FINITE, (2,), "input 2 sent NaN or Inf samples: they are silenced"),
     (M.FIRST_LOOP_BUSY, (3, 1), "track 3: not recorded: track 1 is recording the first loop"),
+    (M.TOO_SLOW, (20.0,), "20.0 bpm is too slow for the loop memory (raise tracks.memory_seconds)"),
+    (M.FIRST_LOOP_TOO_LONG, (),
+     "that first loop is too long for the slowest tempo or the loop memory "
+     "(raise tracks.memory_seconds)"),
 ]  # fmt: skip
 
 
