@@ -57,6 +57,16 @@ class HistoryRing:
         self.last_bar = bar
         return page
 
+    def adopt(self, bar: int, page: int) -> None:
+        """History bar `bar` is `page`, recorded elsewhere: the first loop's last bar, held
+        as the lead-in of the bar after it (an overdub's first pass renews its lead-in
+        from it). Only into an empty slot, after `clear`."""
+        slot = bar % self.slots
+        self.pool.ring_due -= 1
+        self.pool.ring_adopt(page)
+        self._page[slot] = page
+        self._bar[slot] = bar
+
     def page(self, bar: int) -> int:
         """The page holding history bar `bar`, or -1 when it is not (or no longer) here."""
         slot = bar % self.slots

@@ -98,6 +98,12 @@ class PagePool:
         self.in_ring[page] = True
         return page
 
+    def ring_adopt(self, page: int) -> None:
+        """The ring holds `page` too, a track's already: it needs a replacement later."""
+        self.in_ring[page] = True
+        if self.refs[page] > 0:
+            self.debt += 1
+
     def ring_drop(self, page: int) -> None:
         self.in_ring[page] = False
         if self.refs[page] > 0:

@@ -168,6 +168,8 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     e.ring.clear(first_bar=n)  # bars 0..n-1 are the loop's, as recorded
     for _ in range(n):  # room for them: `_holds` above
         tr.record(e.pool.alloc())  # a fresh cut gives pages 0, 1, ...: the recording
+    if e.xfade and e.pool.can_take(captured=1):  # its last bar leads into the history's first
+        e.ring.adopt(n - 1, int(tr.rec_pages[n - 1]))
     if e.xfade and e.pool.can_take(fresh=1):
         lead = e.pool.alloc()
         _from_preroll(e, start - e.xfade, e.pool.pages[lead, grid.bar - e.xfade :])
