@@ -95,6 +95,7 @@ class Engine:
         self.monitor = s.monitor
         self._accent, self._beat = click_sounds(s.sample_rate)
         self.ramp = np.arange(1, self.xfade + 1, dtype=np.float32) / max(1, self.xfade)
+        self.fall = (1.0 - self.ramp).astype(np.float32)  # a punch-out's fade (core/recording.py)
         m = s.max_block
         self._in = np.zeros((m, n_in), dtype=np.float32)
         self._bus = np.zeros((m, n_in), dtype=np.float32)

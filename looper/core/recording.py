@@ -108,6 +108,7 @@ def end_dub(e: Engine, tr: Track, end: int, t: int) -> None:
         begun = e.grid.bar_start(tau)  # on its first frame, that bar is not layered yet
         if tau > begun >= tr.dub_from:
             tr.undub_slot()
+            punch(e, tr, begun - e.grid.bar, fade_in=False)  # the last bar layered fades out
         tr.dubbing = False
     if not tr.dubbing and tr.pass_empty:
         tr.pop_layer()  # nothing was layered: no empty undo step
@@ -117,6 +118,8 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
     """History bar k begins (or is `filled` frames in): give the overdub a fresh page."""
     g = e.grid
     start = g.origin + k * g.bar
+    if tr.dub_from < start and filled == 0:
+        punch(e, tr, start - g.bar)  # the bar before is layered whole now
     if start >= tr.dub_until:
         tr.dubbing = False
         return
@@ -127,6 +130,8 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
         tr.push_layer(copy=True)  # each pass over the loop is one undoable layer
     lead = j == 0 and e.xfade > 0  # bar 0 renews the lead-in too
     if not fits(e, tr, fresh=2 if lead else 1):
+        tr.dub_until = start
+        punch(e, tr, start - g.bar, fade_in=False)
         tr.dubbing = False
         tr.state = State.PLAYING
         e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
@@ -145,3 +150,40 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
             np.copyto(pages[page, x:], was)
         else:
             np.add(was, pages[before, x:], out=pages[page, x:])
+
+
+def punch(e: Engine, tr: Track, bar_start: int, fade_in: bool = True) -> None:
+    """The overdub's punch-in and punch-out are crossfaded, once the bar is layered whole.
+
+    Layering starts and stops at a downbeat; where that is not the loop's top, the
+    loop would step there from the bar without the new take to the bar with it. So
+    the take fades in over the crossfade after the punch-in and out over the one
+    before the punch-out: page = old + (page - old) x ramp, written back into the
+    pass's page (played only on the next pass, so nothing heard changes mid-way).
+    At the loop's top the seam crossfade (and the lead-in the pass renews) already
+    joins them. `bar_start` is a performance frame; its bar is in the top layer. A bar
+    is faded in once (`fade_in` is False when its punch-out comes later).
+    """
+    x = e.xfade
+    if not x or tr.top < 1:
+        return
+    g = e.grid
+    length = tr.bars * g.bar
+    j = ((bar_start - tr.anchor) % length) // g.bar
+    page, old = int(tr.table[tr.top, j]), int(tr.table[tr.top - 1, j])
+    if page == old or page < 0:
+        return  # not layered in this pass
+    pages = e.pool.pages
+    below = e.pool.zero if old < 0 else pages[old]
+    if fade_in and bar_start == tr.dub_from and (bar_start - tr.anchor) % length:
+        _blend(pages[page, :x], below[:x], e.ramp)
+    end = bar_start + g.bar
+    if end == tr.dub_until and (end - tr.anchor) % length:
+        _blend(pages[page, g.bar - x :], below[g.bar - x :], e.fall)
+
+
+def _blend(take: np.ndarray, below: np.ndarray, ramp: np.ndarray) -> None:
+    """take = below + (take - below) * ramp, in place (no temporary)."""
+    np.subtract(take, below, out=take)
+    np.multiply(take, ramp[:, None], out=take)
+    np.add(take, below, out=take)
