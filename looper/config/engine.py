@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from looper.config.schema import Config
+from looper.config.schema import Config, Route
 from looper.core.settings import EngineSettings
 
 #: The grid `bpm: auto` starts with until the first loop sets the tempo; never heard.
@@ -42,8 +42,20 @@ def engine_settings(config: Config, latency_frames: int, **overrides: object) ->
         memory_seconds=t.memory_seconds,
         play_from=t.play_from,
         max_block=max(4096, a.block_size),
+        track_inputs=tuple(
+            tuple(a.inputs.index(ch) for ch in (route.inputs or ())) for route in _routes(config)
+        ),
+        track_outputs=tuple(
+            tuple(ch - 1 for ch in (route.outputs or ())) for route in _routes(config)
+        ),
         master_volume=m.volume,
         limiter=m.limiter,
         ceiling=10 ** (m.ceiling_db / 20),
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _routes(config: Config) -> tuple[Route, ...]:
+    """One routing entry per track: those the YAML gives, then unrouted ones."""
+    given = config.tracks.routing
+    return given + (Route(),) * (config.tracks.count - len(given))

@@ -16,7 +16,13 @@ import yaml
 
 from looper.config.checks import unknown_key, validate
 from looper.config.lines import ConfigError, LineLoader, Problem, Report, show, yaml_problem
-from looper.config.rules import check_clicktrack, check_memory, check_midi, check_pedals
+from looper.config.rules import (
+    check_clicktrack,
+    check_memory,
+    check_midi,
+    check_pedals,
+    check_routing,
+)
 from looper.config.schema import Audio, Clicktrack, Config, Master, Midi, Pedal, Tracks
 
 __all__ = ["load_config", "parse_config"]
@@ -79,6 +85,8 @@ def parse_config(text: str, filename: str) -> Config:
         check_clicktrack(clicktrack, report)
     if audio is not None and clicktrack is not None and tracks is not None:
         check_memory(audio, clicktrack, tracks, report)
+    if audio is not None and tracks is not None:
+        check_routing(audio, tracks, report)
     check_pedals(pedals, tracks.count if tracks is not None else None, report)
 
     # A section is None only after a problem was reported: the checks below are for mypy.

@@ -53,6 +53,24 @@ def check_clicktrack(click: Clicktrack, report: Report) -> None:
         )
 
 
+def check_routing(audio: Audio, tracks: Tracks, report: Report) -> None:
+    """At most one routing entry per track; a track takes only inputs the looper records."""
+    if len(tracks.routing) > tracks.count:
+        report(
+            ("tracks", "routing"),
+            f"found {len(tracks.routing)} entries; allowed: at most tracks.count "
+            f"({tracks.count}), one per track from track 1",
+        )
+    for i, route in enumerate(tracks.routing):
+        for j, ch in enumerate(route.inputs or ()):
+            if ch not in audio.inputs:
+                report(
+                    ("tracks", "routing", i, "inputs", j),
+                    f"found {ch}; allowed: the channels of audio.inputs "
+                    f"({', '.join(map(str, audio.inputs))}), which the looper records",
+                )
+
+
 def check_memory(audio: Audio, click: Clicktrack, tracks: Tracks, report: Report) -> None:
     """The loop memory holds, at the tempo, the history ring and a bar of loops.
 

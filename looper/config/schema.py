@@ -97,6 +97,15 @@ class Clicktrack(_Section):
     outputs: Channels = (1, 2)
 
 
+class Route(_Section):
+    """One track's routing: which recorded inputs its loops take, which outputs it plays on.
+
+    Unset keys mean what a track without routing does: every input, `audio.outputs`."""
+
+    inputs: Channels | None = None
+    outputs: Channels | None = None
+
+
 class Tracks(_Section):
     """How many loop tracks there are and how they capture."""
 
@@ -106,6 +115,7 @@ class Tracks(_Section):
     crossfade_ms: Annotated[float, number(0, 100)] = 10.0
     memory_seconds: Annotated[float, number(10, 7200)] = 300.0
     play_from: Literal["phrase", "top"] = "phrase"
+    routing: tuple[Route, ...] = ()  # one entry per track, from track 1; the rest unrouted
 
 
 class Master(_Section):

@@ -19,6 +19,7 @@ The rooms, in the order a command travels:
   (tail: `Tail`, what a track played before a change); the click sounds.
 - master: input hygiene (NaN and Inf silenced) in, master volume and limiter out.
 - meters: the input, track and output peaks and the clip count, for the status.
+- routing: `tracks.routing`: the inputs a track's loops play, and outputs of its own.
 - grid, pages, history: the bar arithmetic, the page pool, the always-on history ring.
 - settings: `EngineSettings` (built from a config by config/engine.py); latency and
   loop-memory arithmetic.

@@ -48,6 +48,7 @@ from looper.core.playback import (
     play_tail,
 )
 from looper.core.recording import clear
+from looper.core.routing import Routing, mix
 from looper.core.settings import (
     EngineSettings,
     holds,
@@ -108,6 +109,8 @@ class Engine:
         self.meters = Meters(m, n_in, s.tracks, s.out_channels)
         self.guard = InputGuard(s, self.meters, self.say)
         self.master = MasterStage(s, self.meters)
+        self.routing = Routing(s)
+        self._block_start = 0  # the frame the block being rendered began at
         self._in_slice = _as_slice(s.inputs)
         self._out_slice = _as_slice(s.outputs) if len(s.outputs) == n_in else None
         self._incoming: list[tuple[int, int, int, Command]] = []
@@ -235,7 +238,7 @@ class Engine:
             for j, ch in enumerate(self.settings.inputs):
                 np.copyto(inp[:, j], indata[:, ch])
         self.guard.process(inp)
-        start = self.frame
+        start = self._block_start = self.frame
         bus = self._bus[:n]
         bus.fill(0.0)
         clk = self._clk[:n]
@@ -253,13 +256,12 @@ class Engine:
             np.multiply(inp, self.monitor, out=scratch)
             bus += scratch
         outdata.fill(0.0)
-        outs = self.settings.outputs
         if self._out_slice is not None:  # one output per recorded channel, side by side
             outdata[:, self._out_slice] = bus
         else:
-            for c in range(max(self.channels, len(outs))):
-                col = outdata[:, outs[c % len(outs)]]
-                np.add(col, bus[:, c % self.channels], out=col)
+            mix(outdata, bus, self.settings.outputs)
+        if self.routing.routed:
+            self.routing.mix_out(outdata)
         for ch in self.settings.click_outputs:
             col = outdata[:, ch]
             np.add(col, clk, out=col)
@@ -348,6 +350,7 @@ class Engine:
                 for tail in tr.tails:
                     if t < tail.until:
                         play_tail(self, tail, t, lane)
+        self.routing.take(lanes, t - self._block_start, self.meters)  # core/routing.py
         # The segment's bus is the sum of the lanes (written, not added to): whatever a
         # track sounds goes into its lane, so that its meter reads it too.
         np.add.reduce(lanes, axis=0, out=bus)

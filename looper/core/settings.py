@@ -57,6 +57,10 @@ class EngineSettings:
     first_loop_bars: int  # how many bars that first loop is
     count_in_bars: int  # bars of click before the first record starts
     play_from: Literal["phrase", "top"]  # where `play` brings a stopped loop back
+    #: Per track: the recorded channels (indices into `inputs`) its loops play, and the
+    #: device outputs (0-based) it plays on; an empty tuple means all of them / `outputs`.
+    track_inputs: tuple[tuple[int, ...], ...]
+    track_outputs: tuple[tuple[int, ...], ...]
     master_volume: float  # every output channel is scaled by this, then limited
     limiter: bool
     ceiling: float  # the limiter's ceiling, linear (full scale is 1.0)
@@ -67,7 +71,8 @@ class EngineSettings:
 
     @property
     def out_channels(self) -> int:
-        return max((*self.outputs, *self.click_outputs)) + 1
+        routed = (ch for outs in self.track_outputs for ch in outs)
+        return max((*self.outputs, *self.click_outputs, *routed)) + 1
 
 
 def latency_frames(

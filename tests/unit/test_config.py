@@ -97,6 +97,7 @@ def test_empty_config_gives_defaults(text: str) -> None:
             "crossfade_ms": 10.0,
             "memory_seconds": 300.0,
             "play_from": "phrase",
+            "routing": (),
         },
         "master": {"volume": 1.0, "limiter": True, "ceiling_db": -0.3},
         "midi": {
