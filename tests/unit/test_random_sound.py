@@ -1,6 +1,6 @@
 """Random performances over a tone: no click anywhere, and no sample above the ceiling.
 
-Issue 9's randomized test. Two hundred seeded command sequences (backloop, record,
+Issue 9's randomized test. Three hundred seeded command sequences (backloop, record,
 overdub, play, stop, toggle, mute, undo, redo, reset on three tracks, at random
 frames; fixed or `auto` tempo; latency 0 or 40) run over a continuous 437 Hz sine at
 -6 dBFS, crossfade 10 ms, the master limiter on. Whatever the loops hold, every
@@ -27,8 +27,8 @@ from looper.config.engine import engine_settings
 from looper.core import commands as C
 from looper.core.engine import Engine
 
-RATE, HZ, SECONDS = 8000, 437.0, 8
-GROUPS, PER_GROUP = 4, 50
+RATE, HZ, SECONDS = 8000, 437.0, 6
+GROUPS, PER_GROUP = 6, 50
 #: Seeds that found clicks (a seam into a moved first loop, an overdub's first lead-in
 #: after a `bpm: auto` loop, punch-ins mid-loop) at 20 s, kept as they were found.
 FOUND = (28, 64, 72, 138, 149, 247)
