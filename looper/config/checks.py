@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -241,10 +241,35 @@ def validate(model: type[_M], data: Any, loc: Loc, report: Report) -> _M | None:
             if e["type"] == "config":
                 message = e["msg"]
             elif e["type"] == "extra_forbidden":
-                message = unknown_key(key, model.model_fields)
+                message = unknown_key(key, _model_at(model, e["loc"]).model_fields)
             elif e["type"] == "missing":
                 message = f"found no {key}; allowed: {_allowed(model, str(key))}"
             else:  # not expected: every field has a Check; keep pydantic's words
                 message = f"found {show(e['input'])}; allowed: {e['msg']}"
             report(where, message)
         return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The section whose key the last part of `loc` is: nested ones (a pedal's
+    `feedback`, a `tracks.routing` entry) list their own keys, not their parent's."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # a list index, or a key pydantic added
+        inner = _model_in(field.annotation)
+        if inner is None:
+            break
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, through `X | None`, `tuple[X, ...]` and `Annotated`."""
+    todo = [annotation]
+    while todo:
+        t = todo.pop()
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+        todo.extend(get_args(t))
+    return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from looper.config.checks import (
     BPM,
@@ -106,6 +106,14 @@ class Route(_Section):
     outputs: Channels | None = None
 
 
+def _route_list(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise found(value, "a list of {inputs: [...], outputs: [...]}, one per track from 1")
+    return value
+
+
 class Tracks(_Section):
     """How many loop tracks there are and how they capture."""
 
@@ -114,8 +122,9 @@ class Tracks(_Section):
     late_press: Annotated[float, number(0, 1, above=True)] = 0.75
     crossfade_ms: Annotated[float, number(0, 100)] = 10.0
     memory_seconds: Annotated[float, number(10, 7200)] = 300.0
-    play_from: Literal["phrase", "top"] = "phrase"
-    routing: tuple[Route, ...] = ()  # one entry per track, from track 1; the rest unrouted
+    play_from: Annotated[Literal["phrase", "top"], choice(["phrase", "top"])] = "phrase"
+    #: One entry per track, from track 1; the tracks after the last are unrouted.
+    routing: Annotated[tuple[Route, ...], BeforeValidator(_route_list)] = ()
 
 
 class Master(_Section):

@@ -107,7 +107,7 @@ def ask_arm(e: Engine, tr: Track, command: Command, p: int) -> None:
     if not e.tempo_known:
         begin_first_loop(e, tr, p)
         return
-    if e.settings.count_in_bars and all(t.state is State.EMPTY for t in e.tracks):
+    if e.settings.count_in_bars and all(t.state is State.EMPTY and not t.count for t in e.tracks):
         start = count_in(e)
     else:
         start = e.grid.snap(p, e.late)

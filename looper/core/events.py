@@ -64,11 +64,16 @@ def history_bar(e: Engine, k: int) -> None:
 def handle(e: Engine, command: Command, p: int) -> None:
     """A command arrives: a global one is done here, a track's goes to its transition table."""
     t = e.frame
+    track = getattr(command, "track", None)
+    if isinstance(track, int) and not 0 <= track < len(e.tracks):
+        return  # the API's track ids are not checked for it: no such track, nothing to do
     match command:
+        case TrackVolume(value=v) | ClickVolume(value=v) if not 0.0 <= v <= 1.0:
+            return  # out of range, or NaN: the mapping never sends one, the API might
         case TrackVolume(track=i, value=v):
             tr = e.tracks[i]
             tr.volume = v
-            if tr.env_to > 0.0:
+            if tr.state in (State.PLAYING, State.OVERDUBBING):  # heard: from 0 too
                 fade(e, tr, t, v)
         case Reset(track=None):
             for tr in e.tracks:

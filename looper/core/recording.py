@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from looper.core.messages import MessageCode
-from looper.core.playback import let_go, sound
+from looper.core.playback import let_go, seam, sound
 from looper.core.tempo import FAR, end_linear
 from looper.core.track import Track
 from looper.core.tracks import State
@@ -133,7 +133,8 @@ def dub_bar(e: Engine, tr: Track, k: int, filled: int) -> None:
         tr.dub_until = start
         punch(e, tr, start - g.bar, fade_in=False)
         tr.dubbing = False
-        tr.state = State.PLAYING
+        if tr.state is State.OVERDUBBING:  # a stop may have come first: it stays stopped
+            tr.state = State.PLAYING
         e.say(MessageCode.OVERDUB_ENDED_FULL, tr.index + 1)
         return
     tr.dub_slot_page(j)
@@ -176,14 +177,9 @@ def punch(e: Engine, tr: Track, bar_start: int, fade_in: bool = True) -> None:
     pages = e.pool.pages
     below = e.pool.zero if old < 0 else pages[old]
     if fade_in and bar_start == tr.dub_from and (bar_start - tr.anchor) % length:
-        _blend(pages[page, :x], below[:x], e.ramp)
+        take = pages[page, :x]
+        seam(below[:x], take, e.ramp, take)  # below + (take - below) * ramp
     end = bar_start + g.bar
     if end == tr.dub_until and (end - tr.anchor) % length:
-        _blend(pages[page, g.bar - x :], below[g.bar - x :], e.fall)
-
-
-def _blend(take: np.ndarray, below: np.ndarray, ramp: np.ndarray) -> None:
-    """take = below + (take - below) * ramp, in place (no temporary)."""
-    np.subtract(take, below, out=take)
-    np.multiply(take, ramp[:, None], out=take)
-    np.add(take, below, out=take)
+        take = pages[page, g.bar - x :]
+        seam(below[g.bar - x :], take, e.fall, take)

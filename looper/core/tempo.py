@@ -11,10 +11,9 @@ cut into bars and that run is the loop's first pages, as it lies, so nothing
 is copied. Until the stomp, the input's last crossfade frames are kept in a
 small ring of their own (`keep_preroll`, the only history there is without a
 tempo); at the close they become the last frames of the loop's lead-in page,
-so the loop wraps into its first frame as it was played, sound or not.
-
-is copied. With no tempo yet one track at a time records that first loop: a
-record on another is refused and said (core/actions.py, `ask_arm`).
+so the loop wraps into its first frame as it was played, sound or not. With
+no tempo yet one track at a time records that first loop: a record on another
+is refused and said (core/actions.py, `ask_arm`).
 
 A tempo, tapped, set or from the first loop, is taken only when the memory
 holds it (`settings.holds`: the history ring and a bar of loops; all its bars
@@ -55,8 +54,8 @@ def tap(e: Engine, p: int) -> None:
     e.taps[e.ntaps % MAX_TAPS] = p
     e.ntaps += 1
     n = min(e.ntaps, MAX_TAPS)
-    if n >= 2:
-        first = int(e.taps[(e.ntaps - n) % MAX_TAPS])
+    first = int(e.taps[(e.ntaps - n) % MAX_TAPS])
+    if n >= 2 and p > first:  # taps stamped at one frame (or out of order) say no tempo
         ask_tempo(e, 60.0 * e.sample_rate * (n - 1) / (p - first))
 
 
@@ -78,7 +77,17 @@ def ask_tempo(e: Engine, bpm: float) -> None:
 
 
 def fire_tempo(e: Engine, t: int) -> None:
-    """The grid restarts here; history and undo stacks of the old grid go."""
+    """The grid restarts here; history and undo stacks of the old grid go.
+
+    Asked only while every track was empty; a loop taken since (the change waits for
+    its beat) keeps the old tempo, and a tail still fading out is let end first."""
+    if any(tr.state is not State.EMPTY or tr.pending is not None for tr in e.tracks):
+        e.tempo_at = FAR
+        e.say(MessageCode.TEMPO_NEEDS_EMPTY)
+        return
+    if t < e.tails_until:
+        e.tempo_at = e.grid.next_beat(e.tails_until)
+        return
     _keep_tail(e, t)
     e.tempo_at = FAR
     e.tempo_known = True

@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from looper.config import Config
+from looper.config.engine import engine_settings
 from looper.errors import LooperError
 
 CLIENT_NAME = b"looper"
@@ -81,8 +82,8 @@ def open_stream(config: Config, callback: Callable[..., None], **options: Any) -
     """The configured duplex stream (not started), float32, low latency."""
     sd = sounddevice()
     a = config.audio
-    in_channels = max(a.inputs)
-    out_channels = max((*a.outputs, *config.clicktrack.outputs))
+    wants = engine_settings(config, 0)  # the channels the engine reads and writes
+    in_channels, out_channels = wants.in_channels, wants.out_channels
     try:
         return sd.Stream(
             samplerate=a.sample_rate,

@@ -248,3 +248,62 @@ def test_a_record_on_the_bar_of_a_first_loop_reset_starts_with_the_history() -> 
     check_pool(engine)
     tr = engine.tracks[0]
     assert (tr.state, tr.bars) == (State.PLAYING, 1)  # bar 1 of the new grid, the first held
+
+
+# ---- found in review: each raised, or went wrong, on the code before it --------------------
+
+ROOMY = config(memory=60, history=20, bpm=120)
+
+
+def test_a_count_in_waits_for_no_redo_layer_so_a_redo_stays_on_its_grid() -> None:
+    # Was: ValueError in playback (a redone loop's bars off the count-in's new grid).
+    text = ROOMY.replace("tracks: {", "tracks: {backloop_bars: 1, ").replace(
+        "clicktrack: {", "clicktrack: {count_in_bars: 1, "
+    )
+    script = [(4100, C.Backloop(0, 1)), (5000, C.Undo(0)), (7100, C.Record(1)), (7200, C.Redo(0))]
+    engine = run(text, script, 8 * BAR)
+    check_pool(engine)
+    assert engine.grid.origin == 0  # no count-in: a track still had a layer to redo
+    assert engine.tracks[0].state is State.PLAYING
+
+
+def test_taps_at_one_frame_ask_for_no_tempo() -> None:
+    # Was: ZeroDivisionError in tempo.tap.
+    engine = run(ROOMY, [(1000, C.TapTempo()), (1000, C.TapTempo())], 2 * BAR)
+    assert engine.grid.bar == BAR and said(engine) == []
+
+
+def test_a_command_for_a_track_there_is_not_does_nothing() -> None:
+    # Was: IndexError (9), or another track acted on (-1): the API does not check ids.
+    script = [(1000, C.Record(9)), (1000, C.Reset(-1)), (1000, C.TrackVolume(7, 0.5))]
+    engine = run(ROOMY, script, 2 * BAR)
+    assert all(tr.state is State.EMPTY for tr in engine.tracks)
+
+
+def test_a_nan_or_out_of_range_volume_is_ignored() -> None:
+    # Was: NaN on the outputs until a reset (the limiter cannot catch a NaN either).
+    script = [(4100, C.Backloop(0, 1)), (5000, C.TrackVolume(0, float("nan")))]
+    script += [(5000, C.ClickVolume(float("nan"))), (5000, C.TrackVolume(0, 2.0))]
+    engine = run(ROOMY.replace("enabled: false", "enabled: true"), script, 4 * BAR)
+    assert engine.tracks[0].volume == 1.0 and engine.click_volume == 0.5
+
+
+def test_a_track_turned_down_to_nothing_comes_back_up() -> None:
+    # Was: silent for good (a volume change only faded a track still heard).
+    script = [(4100, C.Backloop(0, 1)), (5000, C.TrackVolume(0, 0.0))]
+    script.append((6000, C.TrackVolume(0, 1.0)))
+    engine = Engine(settings(ROOMY))
+    for frame, command in script:
+        engine.submit(command, frame)
+    x = ramp(4 * BAR)
+    out = np.zeros((4 * BAR, engine.settings.out_channels), dtype=np.float32)
+    engine.process(x, out)
+    assert not out[5100:6000, 0].any() and out[6100:, 0].all()
+
+
+def test_a_tempo_change_waiting_for_its_beat_does_not_empty_a_loop_taken_meanwhile() -> None:
+    # Was: the loop cleared at once (a hard cut, and the loop lost).
+    script = [(4100, C.SetTempo(100.0)), (4100, C.Backloop(0, 1))]  # the beat is 4500
+    engine = run(ROOMY, script, 4 * BAR)
+    assert engine.grid.bar == BAR and engine.tracks[0].state is State.PLAYING
+    assert "tempo changes only while every track is empty" in said(engine)

@@ -91,3 +91,37 @@ def test_routing_mistakes_are_named_with_their_line(routing: str, path: str, wor
     [problem] = caught.value.problems
     assert problem.path == path and words in problem.message, problem
     assert problem.line == 4
+
+
+def test_the_stream_opens_every_output_a_track_is_routed_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The device is opened as wide as the engine writes (it wrote past a narrower one)."""
+    from types import SimpleNamespace
+
+    from looper.live import device
+
+    opened: dict[str, object] = {}
+    fake = SimpleNamespace(Stream=lambda **kw: opened.update(kw))
+    monkeypatch.setattr(device, "sounddevice", lambda: fake)
+    config = parse_config("tracks: {routing: [{outputs: [3, 4]}]}", "pedalboard.yaml")
+    device.open_stream(config, lambda *a: None)
+    assert opened["channels"] == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "tracks: {routing: [{inputs: [1], outpts: [3]}]}",
+            "found unknown key 'outpts'; allowed: inputs, outputs (did you mean 'outputs'?)",
+        ),
+        ("tracks: {routing: voice}", "found 'voice'; allowed: a list of {inputs: [...], outputs"),
+        ("tracks: {play_from: start}", "found 'start'; allowed: phrase, top"),
+    ],
+)
+def test_routing_and_play_from_mistakes_say_what_is_allowed(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "pedalboard.yaml")
+    [problem] = caught.value.problems
+    assert problem.message.startswith(message), problem

@@ -116,14 +116,16 @@ def test_the_pages_a_reset_frees_are_held_until_its_fade_has_ended() -> None:
     assert engine.pool.free == engine.pool.count - engine.pool.in_ring.sum()
 
 
-def test_a_tempo_change_cuts_the_tails_before_the_memory_is_cut_anew() -> None:
+def test_a_tempo_change_waits_for_the_tails_to_end_before_the_memory_is_cut_anew() -> None:
     script = [(2 * BAR + 100, Backloop(0, 1)), (3 * BAR + 490, Reset(None))]
-    script.append((3 * BAR + 490, SetTempo(100.0)))  # at the next beat: within the fade
+    script.append((3 * BAR + 490, SetTempo(100.0)))  # its beat, 3 BAR + 500, is in the fade
     engine, out = render(script, 4 * BAR, crossfade_frames=20)
-    assert engine.grid.bpm != 120.0
+    assert engine.grid.bpm != 120.0 and engine.grid.origin == 3 * BAR + 1000  # a beat on
     assert not any(tail.held for tail in engine.tracks[0].tails)
     assert engine.pool.refs.min() == 0 and engine.pool.refs.max() == 0
-    assert not main(out)[3 * BAR + 500 :].any()
+    y = main(out)
+    assert y[3 * BAR + 505] != 0  # the reset's fade plays out whole
+    assert not y[3 * BAR + 510 :].any()
 
 
 def test_a_reset_fades_the_loop_out_to_silence() -> None:
