@@ -36,6 +36,7 @@ from looper.core.events import handle, history_bar
 from looper.core.grid import Grid
 from looper.core.history import HistoryRing
 from looper.core.master import InputGuard, MasterStage
+from looper.core.memory import Memory
 from looper.core.messages import Message, MessageCode
 from looper.core.meters import Meters
 from looper.core.pages import PagePool
@@ -53,7 +54,6 @@ from looper.core.settings import (
     EngineSettings,
     holds,
     max_loop_bars,
-    memory_frames,
     memory_seconds_needed,
     ring_slots,
 )
@@ -72,8 +72,12 @@ MESSAGES_KEPT = 64
 
 
 class Engine:
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, memory: Memory | None = None) -> None:
+        """`memory`: where the loops and the meters live (core/memory.py); by default,
+        arrays of the engine's own. A shared one that holds loops already is taken over by
+        `core.durable.restore` before the first block."""
         s = settings
+        self.memory = memory if memory is not None else Memory(s)
         self.settings = s
         self.sample_rate = s.sample_rate
         self.frame = 0
@@ -84,8 +88,7 @@ class Engine:
         self._check_bar(self.grid.bar)
         n_in = len(s.inputs)
         self.channels = n_in
-        total = memory_frames(s.history_seconds, s.memory_seconds, s.sample_rate)
-        self.pool = PagePool(total, n_in, self.grid.bar)
+        self.pool = PagePool(self.memory.pages, n_in, self.grid.bar)
         self.ring = HistoryRing(
             self.pool, ring_slots(s.history_seconds, s.sample_rate, self.grid.bar)
         )
@@ -106,7 +109,11 @@ class Engine:
         # Each sounding track plays into its own lane, so its meter reads what it adds; a
         # segment's lanes are one contiguous run of this buffer (cheaper to clear and read).
         self.lanes = np.zeros(s.tracks * m * n_in, dtype=np.float32)
-        self.meters = Meters(m, n_in, s.tracks, s.out_channels)
+        self.meters = Meters(self.memory.meters, self.memory.clips)
+        # Whether anything happened since the driver last looked (core/durable.py).
+        self.changed = False
+        self._silence = np.zeros((m, s.in_channels), dtype=np.float32)  # for `skip`
+        self._discard = np.zeros((m, s.out_channels), dtype=np.float32)
         self.guard = InputGuard(s, self.meters, self.say)
         self.master = MasterStage(s, self.meters)
         self.routing = Routing(s)
@@ -172,6 +179,16 @@ class Engine:
             m = min(n - done, self.settings.max_block)
             self._block(indata[done : done + m], outdata[done : done + m])
             done += m
+
+    def skip(self, frames: int) -> None:
+        """Render `frames` of silence and throw the sound away: the time that passed while
+        no process ran this engine (core/durable.py). Loops and the grid move on as if
+        played; the history of those frames is silent."""
+        m = self.settings.max_block
+        while frames > 0:
+            n = min(frames, m)
+            self._block(self._silence[:n], self._discard[:n])
+            frames -= n
 
     def say(self, code: MessageCode, *args: float) -> None:
         """Tell the performer something: a code and numbers, no text (see core/messages.py)."""
@@ -271,17 +288,22 @@ class Engine:
         """Everything that happens at frame t, in a fixed order."""
         if self.tail_end <= t:  # first: a command at t may need a tail
             end_tails(self, t)
+            self.changed = True
         while self._incoming and self._incoming[0][0] <= t:
             _, _, p, command = self._incoming.pop(0)
             handle(self, command, p)
+            self.changed = True
         if self.tempo_at <= t:
             fire_tempo(self, t)
+            self.changed = True
         for tr in self.tracks:
             if tr.pending is not None and tr.pending.frame <= t:
                 pending, tr.pending = tr.pending, None
                 FIRE[pending.action](self, tr, pending, t)
+                self.changed = True
         g = self.grid
         if (t - g.origin) % g.bar == 0:
+            self.changed = True
             for tr in self.tracks:
                 if tr.has_loop:
                     latch(self, tr, t)
@@ -290,6 +312,7 @@ class Engine:
             k = g.bar_index(tau)
             if k >= self.ring.first_bar:
                 history_bar(self, k)
+                self.changed = True
 
     def _next_boundary(self, t: int) -> int:
         g = self.grid

@@ -46,14 +46,23 @@ class Meters:
     frames costs three times as much). The track peaks are one per track.
     """
 
-    __slots__ = ("_lane_peaks", "clips", "inputs", "outputs", "tracks")
+    __slots__ = ("_clips", "_lane_peaks", "inputs", "outputs", "tracks")
 
-    def __init__(self, max_block: int, inputs: int, tracks: int, outputs: int) -> None:
-        self.inputs = np.zeros((max_block, inputs), dtype=np.float32)
-        self.tracks = np.zeros(tracks, dtype=np.float32)
-        self.outputs = np.zeros((max_block, outputs), dtype=np.float32)
-        self.clips = 0
-        self._lane_peaks = np.zeros(tracks, dtype=np.float32)
+    def __init__(self, peaks: tuple[np.ndarray, ...], clips: np.ndarray) -> None:
+        """`peaks`: the input (max_block x inputs), track and output (max_block x outputs)
+        arrays, and `clips` a one-number array: the engine's memory's (core/memory.py), so a
+        reader in another process sees them too."""
+        self.inputs, self.tracks, self.outputs = peaks
+        self._clips = clips
+        self._lane_peaks = np.zeros(len(self.tracks), dtype=np.float32)
+
+    @property
+    def clips(self) -> int:
+        return int(self._clips[0])
+
+    @clips.setter
+    def clips(self, value: int) -> None:
+        self._clips[0] = value
 
     def raise_tracks(self, lanes: np.ndarray) -> None:
         """Raise each track's peak from its lane (tracks x frames x channels; made |x| here)."""

@@ -25,10 +25,11 @@ class PoolFull(LooperError, MemoryError):
 
 
 class PagePool:
-    def __init__(self, total_frames: int, channels: int, bar: int) -> None:
+    def __init__(self, memory: np.ndarray, channels: int, bar: int) -> None:
+        """`memory`: float32 frames x channels, flat (core/memory.py); when shared, it may
+        hold loops already, which the pool's books (restored by core/durable.py) describe."""
         self.channels = channels
-        self._memory = np.zeros(total_frames * channels, dtype=np.float32)
-        self._memory.fill(0.0)  # prefault: page faults belong to set-up, not to the callback
+        self._memory = memory
         self.zero = np.zeros((bar, channels), dtype=np.float32)
         self.carve(bar)
 

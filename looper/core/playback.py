@@ -104,6 +104,7 @@ def play_tail(e: Engine, tail: Tail, t: int, bus: np.ndarray) -> None:
     """Add a fading tail for this segment to the bus (it ends at a segment boundary)."""
     if t >= tail.start + e.grid.bar:  # the bar after the one it began in
         tail.page, tail.nxt, tail.start = tail.nxt, tail.page, tail.start + e.grid.bar
+        e.changed = True  # its pages are in the checkpoint (core/durable.py)
     pos = (t - tail.anchor) % tail.length
     src = source(e, tail.page, tail.start, pos, tail.length, tail.pre, t, len(bus))
     ramped(e, src, tail.gain, 0.0, t - tail.at, bus)
