@@ -1,5 +1,5 @@
 import sys
 
-from looper.cli import main
+from looper.launch import main
 
 sys.exit(main())

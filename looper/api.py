@@ -27,7 +27,8 @@ from looper.config.engine import engine_settings
 from looper.core.commands import ClickVolume, Command, Reset, SetLoop, SetTempo
 from looper.core.engine import Engine
 from looper.core.view import EngineView
-from looper.live.audio import Callback, pump_commands
+from looper.live.audio import Callback
+from looper.live.shared import XRUNS, Board, CommandRing
 
 log = logging.getLogger("looper.api")
 
@@ -113,7 +114,8 @@ class AudioStream:
         )
         self.engine = Engine(engine_settings(self.config, self._frames(latency_seconds)))
         self.view = EngineView(self.engine)
-        self._live = Callback(sample_rate)  # the live side's callback, around this engine
+        # The live side's callback, around this engine, with a ring and a board of its own.
+        self._live = Callback(sample_rate, CommandRing(), Board())
         self._live.engine = self.engine
         self.origin: float | None = None  # wall-clock time of frame 0, once running
         self._commands: Any = None  # a multiprocessing queue once play() has started a process
@@ -123,7 +125,7 @@ class AudioStream:
 
     @property
     def xruns(self) -> int:
-        return self._live.xruns
+        return int(self._live.board.ints[XRUNS])
 
     def callback(
         self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any
@@ -217,11 +219,11 @@ class AudioStream:
         """To the stream's process after play(), and to this process's engine, at its next block.
 
         The local engine follows too (offline use, properties); through the callback's
-        inbox, so that run() never has two threads submitting to the engine.
+        ring, so that run() never has two threads submitting to the engine.
         """
         if self._commands is not None:
             self._commands.put((command, None))
-        self._live.inbox.append((command, None))
+        self._live.ring.push(command, None)
 
     def _local(self, what: str) -> None:
         if self._process is not None:
@@ -231,11 +233,17 @@ class AudioStream:
 
 
 def _serve(args: dict[str, Any], commands: Any) -> None:
-    """The process play() starts: the live side's pump feeds the stream's callback."""
+    """The process play() starts: a thread moves the queue's commands to the callback's ring
+    (the one producer there: play() sends nothing to this process's own engine)."""
     stream = AudioStream(**args)
-    threading.Thread(
-        target=pump_commands,
-        args=(commands, stream._live.inbox, threading.Event(), None),
-        daemon=True,
-    ).start()
+    threading.Thread(target=_pump, args=(commands, stream._live.ring), daemon=True).start()
     stream.run()
+
+
+def _pump(commands: Any, ring: CommandRing) -> None:
+    while True:
+        try:
+            command, stamp = commands.get()
+        except (EOFError, OSError):
+            return
+        ring.push(command, stamp)

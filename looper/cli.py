@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from looper import arguments
 from looper.config import Config, ConfigError, load_config
 from looper.core.commands import Backloop
 from looper.errors import LooperError
@@ -21,7 +23,7 @@ from looper.errors import LooperError
 if TYPE_CHECKING:
     from looper.live.supervisor import Session
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DRAW_SECONDS = 1 / 15
 COMMANDS = ("run", "render", "check", "devices", "monitor", "demo", "calibrate", "learn")
 
@@ -33,82 +35,24 @@ def _fail(err: Console, code: int, *lines: str | Text) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="looper",
-        description="A live looper for the stage, played with the feet.",
-        epilog="`looper --config FILE` is the same as `looper run --config FILE`.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = sub.add_parser("run", help="play live with the audio interface and the footswitch")
-    run.add_argument("--config", required=True, type=Path, help="the pedalboard YAML")
-    run.add_argument(
-        "--latency-ms",
-        type=float,
-        metavar="MS",
-        help="round-trip latency to compensate, overriding audio.latency_ms",
-    )
-    run.add_argument(
-        "--session",
-        type=Path,
-        metavar="DIR",
-        help="play the session saved in DIR (its loops come back stopped), and save there; "
-        "a new or empty DIR starts a new session",
-    )
-
-    render = sub.add_parser("render", help="play a recorded performance through the engine")
-    render.add_argument("--config", required=True, type=Path)
-    render.add_argument("--input", required=True, type=Path, help="what the performer played")
-    render.add_argument("--midi", required=True, type=Path, help="the pedal stomps, a MIDI file")
-    render.add_argument("--output", required=True, type=Path, help="32-bit float WAV to write")
-    render.add_argument("--tail-bars", type=int, default=0, metavar="N", help="N bars more")
-    render.add_argument("--no-click", action="store_true", help="leave the click out")
-    render.add_argument("--stems", type=Path, metavar="DIR", help="also write each track's loop")
-
-    demo = sub.add_parser("demo", help="the live demo on a private dummy JACK server")
-    demo.add_argument("--out", type=Path, default=Path("out"), help="where demo.wav/png go")
-    demo.add_argument("--seconds", type=float, default=26.0, help="how much of it to play")
-
-    check = sub.add_parser("check", help="validate the config and show the pedal map")
-    check.add_argument("--config", required=True, type=Path)
-
-    sub.add_parser("devices", help="list the audio devices and MIDI input ports")
-
-    monitor = sub.add_parser("monitor", help="show what each pedal message does, without audio")
-    monitor.add_argument("--config", required=True, type=Path)
-
-    learn = sub.add_parser("learn", help="bind the pedals by stomping them, into the config")
-    learn.add_argument("--config", required=True, type=Path)
-    learn.add_argument(
-        "--actions",
-        metavar="A,B",
-        help="the actions to ask for (default: backloop,record,overdub,undo,reset,tap_tempo)",
-    )
-    learn.add_argument("--tracks", metavar="1,2", help="the tracks to ask for (default: all)")
-    learn.add_argument("--print", action="store_true", help="print the bindings, do not write")
-
-    calibrate = sub.add_parser(
-        "calibrate", help="measure the round-trip latency, output cabled to input"
-    )
-    calibrate.add_argument("--config", required=True, type=Path)
-    calibrate.add_argument("--write", action="store_true", help="put it in audio.latency_ms")
-    calibrate.add_argument(
-        "--plot",
-        type=Path,
-        default=Path("out/calibration.png"),
-        metavar="PNG",
-        help="where the plot of the recording goes (default: out/calibration.png)",
-    )
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; a Ctrl-C outside `run` (which handles its own) ends it quietly, 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, caught above
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help"):
         args_in.insert(0, "run")
-    parser = _parser()
+    parser = arguments.parser()
     args = parser.parse_args(args_in)
+    if args.command != "run":  # `run` sets its own at once; elsewhere they end the program
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_DFL)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -190,45 +134,66 @@ def _check(args: argparse.Namespace, config: Config, out: Console, err: Console)
 
 
 def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
-    """Play live until Ctrl-C or SIGTERM: a live screen on a terminal, else a line per change."""
+    """Play live until Ctrl-C, SIGTERM or SIGHUP: a live screen on a terminal, else a line per
+    change. The loops are saved at every exit (to --session DIR, else the last session)."""
     from looper.live.audio import Failure
+    from looper.live.screen import summary
     from looper.live.supervisor import Session, stop_on_signals
-    from looper.sessions.plan import plan_run
+    from looper.sessions.plan import last_session, plan_run
     from looper.sessions.store import SessionError
 
-    if args.latency_ms is not None:
-        if not 0 <= args.latency_ms <= 1000:
-            return _fail(
-                err, EXIT_USAGE, f"--latency-ms: found {args.latency_ms:g}; allowed: 0 to 1000 ms"
+    with stop_on_signals() as stopping:  # from the first moment: no traceback, ever
+        if args.latency_ms is not None:
+            if not 0 <= args.latency_ms <= 1000:
+                why = f"--latency-ms: found {args.latency_ms:g}; allowed: 0 to 1000 ms"
+                return _fail(err, EXIT_USAGE, why)
+            audio = config.audio.model_copy(update={"latency_ms": args.latency_ms})
+            config = config.model_copy(update={"audio": audio})
+        if args.server_timeout is not None and not args.server_timeout > 0:
+            why = f"--server-timeout: found {args.server_timeout:g}; allowed: more than 0 s"
+            return _fail(err, EXIT_USAGE, why)
+        chosen = last_session() if args.session == Path("last") else args.session
+        try:  # before any audio: a damaged session stops here, untouched
+            config, plan, note = plan_run(config, args.config, chosen)
+        except SessionError as error:
+            why = (
+                "this session cannot be played; nothing was started and nothing in it was changed:"
             )
-        audio = config.audio.model_copy(update={"latency_ms": args.latency_ms})
-        config = config.model_copy(update={"audio": audio})
-    try:  # before any audio: a damaged session stops here, untouched
-        config, plan, note = plan_run(config, args.config, args.session)
-    except SessionError as error:
-        why = "this session cannot be played; nothing was started and nothing in it was changed:"
-        return _fail(err, EXIT_USAGE, f"{args.session}: {why}", *error.problems)
-    if note is not None:
-        out.print(note)
-    with stop_on_signals() as stopping, Session(config, plan) as session:
-        started = session.start()
-        if isinstance(started, Failure):
-            return _fail(err, EXIT_FAIL, started.text)
-        out.print(
-            f"looper: {args.config} on '{started.device}', block {started.block}, "
-            f"latency {started.latency_ms:.1f} ms. Ctrl-C stops."
-        )
-        sessions = plan.describe(any(pedal.action == "save" for pedal in config.pedals))
-        if sessions is not None:
-            out.print(sessions)
-        return _perform(session, stopping, out, err)
+            return _fail(err, EXIT_USAGE, f"{chosen}: {why}", *error.problems)
+        if note is not None:
+            out.print(note)
+        keep = plan.directory if plan.directory is not None else last_session()
+        with Session(config, plan, keep, args.server_timeout) as session:
+            if stopping.signal is not None:
+                return EXIT_INTERRUPTED if stopping.signal == signal.SIGINT else EXIT_OK
+            started = session.start(stopping.event)
+            if started is None:  # a signal during start-up
+                return EXIT_INTERRUPTED if stopping.signal == signal.SIGINT else EXIT_OK
+            if isinstance(started, Failure):
+                return _fail(err, EXIT_FAIL, started.text)
+            out.print(
+                f"looper: {args.config} on '{started.device}', block {started.block}, "
+                f"latency {started.latency_ms:.1f} ms. Ctrl-C stops."
+            )
+            sessions = plan.describe(any(pedal.action == "save" for pedal in config.pedals))
+            if sessions is not None:
+                out.print(sessions)
+            fatal = _perform(session, stopping.event, out)
+            saved = session.save_at_exit()
+            if session.latest is not None:
+                out.print(summary(session.latest))
+            out.print(saved or f"no loop to save; {keep} is as it was")
+            if fatal is not None:
+                return _fail(err, EXIT_FAIL, fatal)
+            return EXIT_OK
 
 
-def _perform(session: Session, stopping: threading.Event, out: Console, err: Console) -> int:
-    """Draw each tick until `stopping`: the live screen on a terminal, else a line per change."""
+def _perform(session: Session, stopping: threading.Event, out: Console) -> str | None:
+    """Draw each tick until `stopping`: the live screen on a terminal, else a line per change.
+    Why the session must end, if it must."""
     from rich.live import Live
 
-    from looper.live.screen import changes, line, screen, summary
+    from looper.live.screen import changes, line, screen
 
     live = Live(console=out, auto_refresh=False) if out.is_terminal else None
     shown = None
@@ -239,7 +204,7 @@ def _perform(session: Session, stopping: threading.Event, out: Console, err: Con
                 for text in tick.lines:
                     out.print(text)
             if tick.fatal:
-                return _fail(err, EXIT_FAIL, tick.fatal)
+                return tick.fatal
             if tick.status is None:
                 continue
             if live is not None:
@@ -247,9 +212,7 @@ def _perform(session: Session, stopping: threading.Event, out: Console, err: Con
             elif changes(shown, tick.status):
                 out.print(line(tick.status))
                 shown = tick.status
-    if session.latest is not None:
-        out.print(summary(session.latest))
-    return EXIT_OK
+    return None
 
 
 def _demo(args: argparse.Namespace, out: Console, err: Console) -> int:

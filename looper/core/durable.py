@@ -244,7 +244,8 @@ def restore(e: Engine, slot: dict[str, np.ndarray]) -> None:
     if grid.bar != e.pool.bar:  # the tempo changed since the engine's start
         e.pool.carve(grid.bar)
         e.ring = HistoryRing(e.pool, slots)
-    e.grid = grid
+    if grid != e.grid:  # the same grid stays the same object (a reader compares them)
+        e.grid = grid
     _set(e, ENGINE_INTS, engine_ints, int)
     _set(e, ENGINE_FLOATS, floats.take(len(ENGINE_FLOATS)), float)
     for name in ("tempo_known", "click_enabled"):

@@ -138,7 +138,7 @@ class Engine:
         self.tail_end = FAR
         self.tails_until = 0
         self.preroll = np.zeros((max(1, self.xfade), n_in), dtype=np.float32)  # before it
-        if self.tempo_known:
+        if self.tempo_known and not self.memory.holds_state:
             lead_first_bar(self)  # what was played before the session: silence
         #: The outbox: (frame, code, args), turned into words by `messages.words` elsewhere.
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)

@@ -72,3 +72,9 @@ class Memory:
         self.slots = tuple(
             {n: arrays[f"{k}:{n}"] for n, _, _ in slot_specs(settings)} for k in (0, 1)
         )
+
+    @property
+    def holds_state(self) -> bool:
+        """Whether an engine wrote a checkpoint here: then a new engine over this memory must
+        not touch its pages before `core.durable.restore` says what they hold."""
+        return bool(self.head[0] or self.head[1])

@@ -1,47 +1,53 @@
-"""The audio process: the one sounddevice stream and the one Engine.
+"""The audio process: the one sounddevice stream, the one Engine, and nothing else.
 
-Its callback (`Callback`) takes stamped commands from an in-process deque (a
-pump thread feeds it from the multiprocessing queue, so the callback makes no
-system call for them), renders the block, and records its own duration. Its
-main thread publishes a status snapshot about 30 times a second, outside the
-callback; a `save` goes to the saver's thread, never to the callback.
+Why so bare: the callback needs the interpreter lock, and any other thread in
+this process that holds it (a status publisher, a queue's feeder thread, a
+saver) makes the realtime thread wait at normal priority: every late block
+profiled before this design lost its time waiting for that lock. So the
+callback takes commands from a ring in shared memory (`live/shared.py`),
+writes what the status needs (its timing, the engine's messages) to the
+board there, and leaves the meters and the checkpoint of the engine in that
+memory too (core/memory.py, core/durable.py); the main process reads them and
+saves from them. This process's main thread sleeps on a pipe from the main
+process, which reaches end-of-file when the main process wants it gone (or
+is gone): no primitive that a dead peer could leave blocked. Garbage
+collection is off once set up.
 
-`looper.api.AudioStream` drives its engine through the same `Callback` and
-opens its stream through the same `looper.live.device.open_stream`: one way to
-open a device and drive the engine.
+Taking over: the memory holds the loops of the audio process before this one
+(it died, or the audio server went away). The engine is built over it,
+restores the checkpoint, and renders the frames since that process's last
+block as silence before the stream starts (`Engine.skip`), then, in the first
+callback, the few more that passed while the stream started: every loop goes
+on in phase with the grid.
+
+`looper.api.AudioStream` drives its engine through the same `Callback` (with a
+ring of its own) and opens its stream through the same
+`looper.live.device.open_stream`: one way to open a device and drive the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import os
-import queue
 import signal
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
+from multiprocessing.connection import Connection
 from typing import Any
-
-import numpy as np
 
 from looper.config import Config
 from looper.config.engine import engine_settings
-from looper.core.commands import Command, Save
+from looper.core.durable import Checkpoint, fresh_slot, restore
 from looper.core.engine import Engine
-from looper.core.messages import Args, MessageCode
 from looper.core.settings import latency_frames
-from looper.core.view import EngineView
-from looper.live.status import Status, TrackStatus
+from looper.live.shared import FRAME, STAMP, Board, CommandRing, Mapping
 from looper.sessions.plan import SessionPlan
-from looper.sessions.saver import Saver
 
-PUBLISH_SECONDS = 1 / 30
-LOAD_WINDOW = 512  # callback durations kept for the median
-HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
-HIST_BINS = 10_000  # ...up to 100 ms, the last bin holding anything longer
+WATCH_SECONDS = 0.25  # how often the main thread looks whether the stream still runs
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,198 +57,131 @@ class Ready:
     device: str
     latency_ms: float
     block: int
+    latency_frames: int  # the engine's: every later audio process keeps it
+    took_over: bool  # it took over loops from one before it
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """The audio process could not start; the text names the problem and the fix."""
+    """The audio process could not start (or its stream stopped); the text names the
+    problem and the fix. `device`: the device or the audio server is not there (worth
+    retrying, once it was there before), rather than a config it cannot run."""
 
     text: str
-
-
-#: A command and the `time.monotonic()` of the stomp that made it; None: no stomp to
-#: time from (the API's calls), the command takes effect at the next block.
-Stamped = tuple[Command, float | None]
+    device: bool = False
 
 
 class Callback:
-    """The realtime body: stamped commands in, engine, timing out. Allocates nothing that grows.
+    """The realtime body: commands in, engine, timing out. Allocates nothing that grows."""
 
-    The inbox is a deque that other threads append to (appends are atomic), so the
-    callback takes commands without a lock or a system call.
-    """
-
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, ring: CommandRing, board: Board) -> None:
         self.engine: Engine | None = None  # attached once the stream's latency is known
+        self.checkpoint: Checkpoint | None = None  # live: the engine's state kept after blocks
         self.rate = sample_rate
-        self.inbox: deque[Stamped] = deque()
-        self.durations = np.zeros(LOAD_WINDOW, dtype=np.float64)
-        self.hist = np.zeros(HIST_BINS, dtype=np.int64)
-        self.count = 0
-        self.worst = 0.0
-        self.xruns = 0
+        self.ring = ring
+        self.board = board
+        self.catch_up = False  # taking over: the first block renders the frames since first
 
-    def __call__(
-        self, indata: np.ndarray, outdata: np.ndarray, frames: int, when: Any, status: Any
-    ) -> None:
+    def __call__(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
         start = time.perf_counter()
-        if status:
-            self.xruns += 1
+        now = time.monotonic()
         engine = self.engine
         if engine is None:
             outdata.fill(0.0)
             return
-        if self.inbox:
-            now = time.monotonic()
-            while self.inbox:
-                command, stamp = self.inbox.popleft()
-                frame = engine.frame
-                pressed = None if stamp is None else frame - round((now - stamp) * self.rate)
-                engine.submit(command, frame, pressed)
+        board = self.board
+        if self.catch_up:
+            self.catch_up = False
+            since = round((now - board.floats[STAMP]) * self.rate)
+            engine.skip(max(0, since - (engine.frame - int(board.ints[FRAME]))))
+        frame = engine.frame
+        ring = self.ring
+        while ring.pending():
+            command, stamp = ring.pop()
+            pressed = None if stamp is None else frame - round((now - stamp) * self.rate)
+            engine.submit(command, frame, pressed)
         engine.process(indata, outdata)
-        spent = time.perf_counter() - start
-        self.durations[self.count % LOAD_WINDOW] = spent
-        self.hist[min(int(spent / HIST_STEP), HIST_BINS - 1)] += 1
-        self.count += 1
-        if spent > self.worst:
-            self.worst = spent
+        if self.checkpoint is not None:
+            self.checkpoint.after_block(engine)
+        messages = engine.messages
+        while messages:
+            board.say(messages.popleft())
+        board.block(frame, now, time.perf_counter() - start, bool(status))
 
 
-def pump_commands(commands: Any, inbox: deque[Stamped], stop: Any, saver: Saver | None) -> None:
-    """Move stamped commands from the process queue to the callback's deque.
-
-    `save` goes to the saver's thread instead: writing files has no place in the callback
-    (without a saver, as under the API, there is nowhere to save and it is dropped).
-    """
-    while not stop.is_set():
-        try:
-            item = commands.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        except (EOFError, OSError):
-            return
-        if isinstance(item[0], Save):
-            if saver is not None:
-                saver.ask()
-        else:
-            inbox.append(item)
+def _orphan_dies() -> None:
+    """Die with the main process, whatever kills it (Linux; elsewhere the pipe's end-of-file
+    does it, a moment later)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _percentile(hist: np.ndarray, q: float) -> float:
-    """Seconds below which a fraction q of the callbacks so far finished (bin upper edge)."""
-    total = int(hist.sum())
-    if not total:
-        return 0.0
-    return (int(np.searchsorted(np.cumsum(hist), q * total)) + 1) * HIST_STEP
-
-
-def _rss_mb() -> float:
-    """Resident memory of this process, from /proc (Linux); 0 where unknown."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _snapshot(
-    cb: Callback,
-    view: EngineView,
-    block: int,
-    latency_ms: float,
-    said: list[str],
-    rss_start: float,
-    engine_said: list[tuple[int, MessageCode, Args]],
-) -> Status:
-    g = view.grid
-    frame = view.frame
-    meters = view.take_meters()
-    tracks = tuple(
-        TrackStatus(
-            number=tr.number,
-            state=tr.state.value,
-            bars=tr.bars,
-            level=meters.tracks[tr.number - 1],
-            pending=tr.pending.word if tr.pending else None,
-            volume=tr.volume,
-            layers=tr.layers,
-        )
-        for tr in view.tracks()
-    )
-    n = min(cb.count, LOAD_WINDOW)
-    period = block / view.sample_rate
-    load = float(np.median(cb.durations[:n])) / period if n else 0.0
-    return Status(
-        frame=frame,
-        sample_rate=view.sample_rate,
-        bpm=g.bpm,
-        beats_per_bar=g.beats_per_bar,
-        bar=max(0, g.bar_index(frame)) + 1,
-        beat=g.beat_in_bar(frame) + 1,
-        tracks=tracks,
-        xruns=cb.xruns,
-        load=load,
-        load_max=cb.worst / period,
-        load_p99=_percentile(cb.hist, 0.99) / period,
-        load_p999=_percentile(cb.hist, 0.999) / period,
-        blocks=cb.count,
-        rss_mb=_rss_mb(),
-        rss_start_mb=rss_start,
-        latency_ms=latency_ms,
-        block=block,
-        messages=tuple(said),
-        engine_messages=tuple(engine_said),
-        input_channels=view.input_channels,
-        input_levels=meters.inputs,
-        output_levels=meters.outputs,
-        clips=meters.clips,
-    )
-
-
-def audio_process(config: Config, commands: Any, out: Any, stop: Any, plan: SessionPlan) -> None:
-    """The audio child: open the stream, run the engine, publish status until `stop`."""
+def child_signals() -> None:
+    """A child of the main process: Ctrl-C and a closed terminal reach the whole group, and
+    the main process decides; SIGTERM still ends the child (the main process carries on)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    out.cancel_join_thread()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _orphan_dies()
+
+
+def audio_process(
+    config: Config,
+    latency: int | None,
+    shared: tuple[str, int],
+    plan: SessionPlan,
+    report: Connection,
+    life: Connection,
+) -> None:
+    """The audio child: open the stream, take over or start the engine, run until `life`
+    ends. `latency`: the engine's latency in frames, known after the first start."""
+    child_signals()
     from looper.live.device import DeviceError, device_name, open_stream
 
     a = config.audio
-    cb = Callback(a.sample_rate)
+    mapping = Mapping(shared[1], shared[0])
+    memory, ring, board = mapping.views(engine_settings(config, 0))
+    cb = Callback(a.sample_rate, ring, board)
     try:
         stream = open_stream(config, cb)
     except DeviceError as error:
-        out.put(Failure(str(error)))
+        report.send(Failure(str(error), device=True))
         return
-    latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
+    if latency is None:
+        latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
     try:
-        engine = Engine(engine_settings(config, latency))
-        plan.restore(engine)  # the saved loops, before the stream starts
+        engine = Engine(engine_settings(config, latency), memory)
+        took_over = _take_over(engine, board)
+        if not took_over:
+            plan.restore(engine)  # the saved loops, before the stream starts
     except ValueError as error:
         stream.close()
-        out.put(Failure(str(error)))
+        report.send(Failure(str(error)))
         return
-    cb.engine = engine
-    saver = Saver(engine, plan)
-    pump = threading.Thread(
-        target=pump_commands, args=(commands, cb.inbox, stop, saver), daemon=True
-    )
-    pump.start()
-    sys.setswitchinterval(0.0005)  # hand the GIL to the callback's thread quickly
+    checkpoint = Checkpoint(memory)
+    checkpoint.commit(engine)
+    board.clock(engine.frame, time.monotonic())
+    cb.engine, cb.checkpoint, cb.catch_up = engine, checkpoint, took_over
+    sys.setswitchinterval(0.0005)  # hand the lock to the callback's thread quickly
     gc.collect()
     gc.freeze()
-    latency_ms = latency * 1000 / a.sample_rate
-    view = EngineView(engine)
-    rss_start = _rss_mb()
-    with stream:
-        name = device_name(stream)
-        out.put(Ready(name, latency_ms, a.block_size))
-        while not stop.wait(PUBLISH_SECONDS):
-            g = view.grid  # the engine's messages go as codes; the main process words them
-            engine_said = [
-                (max(0, g.bar_index(frame)) + 1, code, args)
-                for frame, code, args in view.take_messages()
-            ]
-            said = []
-            while saver.messages:
-                bar = max(0, view.grid.bar_index(view.frame)) + 1
-                said.append(f"bar {bar}: {saver.messages.popleft()}")
-            out.put(_snapshot(cb, view, a.block_size, latency_ms, said, rss_start, engine_said))
+    gc.disable()
+    stream.start()
+    name = device_name(stream)
+    report.send(Ready(name, latency * 1000 / a.sample_rate, a.block_size, latency, took_over))
+    while not life.poll(WATCH_SECONDS):
+        if not stream.active:  # the audio server went away
+            report.send(Failure("the audio server stopped", device=True))
+            os._exit(0)  # closing a stream of a dead server can hang in PortAudio
+    stream.close()
+
+
+def _take_over(engine: Engine, board: Board) -> bool:
+    """Restore the checkpoint an earlier audio process left, and render the frames since its
+    last block as silence; False when the memory holds none (the first start)."""
+    slot = fresh_slot(engine.memory)
+    if not engine.memory.holds_state or not Checkpoint(engine.memory).read(slot):
+        return False
+    restore(engine, slot)
+    since = round((time.monotonic() - board.floats[STAMP]) * engine.sample_rate)
+    engine.skip(max(0, since - (engine.frame - int(board.ints[FRAME]))))
+    return True

@@ -23,7 +23,7 @@ import functools
 import queue
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from looper.midi.backend import BACKENDS, SHOWN, Port, open_port, rtmidi_error
 from looper.midi.ports import (
@@ -38,12 +38,19 @@ from looper.midi.ports import (
 )
 
 if TYPE_CHECKING:
-    from multiprocessing.queues import Queue
-
     from looper.config import Midi
     from looper.midi.lights import Lights, Shown
 
-__all__ = ["FootswitchKeeper", "Keeper", "LightsKeeper", "LightsState", "PortState"]
+__all__ = ["FootswitchKeeper", "Inbox", "Keeper", "LightsKeeper", "LightsState", "PortState"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Inbox(Protocol[T_co]):
+    """What the main process forwards, read without waiting (raises queue.Empty): a pipe
+    live (looper/live/pipes.py), a queue in tests."""
+
+    def get_nowait(self) -> T_co: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +210,7 @@ class LightsKeeper(Keeper[LightsState]):
 
     about = "MIDI: pedal lights: "
 
-    def __init__(self, footswitch: FootswitchKeeper, lights: Lights, shown: Queue[Shown]) -> None:
+    def __init__(self, footswitch: FootswitchKeeper, lights: Lights, shown: Inbox[Shown]) -> None:
         super().__init__()
         self.footswitch = footswitch
         self.lights = lights

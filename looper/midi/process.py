@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, overload
+from typing import TYPE_CHECKING, Protocol, TypeVar, overload
 
 import mido
 
@@ -45,9 +45,8 @@ from looper.midi.keepers import FootswitchKeeper, LightsKeeper, LightsState, Por
 from looper.midi.lights import Lights, Shown, lights_of
 
 if TYPE_CHECKING:
-    from multiprocessing.queues import Queue
-
     from looper.config import Config, Midi
+    from looper.midi.keepers import Inbox
 
 __all__ = [
     "CHECK_SECONDS",
@@ -60,6 +59,8 @@ __all__ = [
     "stamped",
     "watch",
 ]
+
+T_contra = TypeVar("T_contra", contravariant=True)
 
 #: How often the open port is checked for a pulled cable, and a missing one retried.
 CHECK_SECONDS = 0.5
@@ -80,6 +81,12 @@ class Heard:
     message: str
     fired: tuple[str, ...]
     commands: tuple[tuple[Command, float], ...] = ()
+
+
+class Outbox(Protocol[T_contra]):
+    """Where the MIDI process sends: the shared command ring, the events pipe (live/pipes.py)."""
+
+    def put(self, item: T_contra) -> object: ...
 
 
 class Flag(Protocol):
@@ -142,8 +149,8 @@ def watch(
     config: Config, stop: Flag, lights: None = None
 ) -> Generator[PortState | Heard, None, None]: ...
 @overload
-def watch(config: Config, stop: Flag, lights: Queue[Shown]) -> Events: ...
-def watch(config: Config, stop: Flag, lights: Queue[Shown] | None = None) -> Events:
+def watch(config: Config, stop: Flag, lights: Inbox[Shown]) -> Events: ...
+def watch(config: Config, stop: Flag, lights: Inbox[Shown] | None = None) -> Events:
     """Open the footswitch port and yield what happens until `stop` is set.
 
     Raises ValueError at once (not at the first `next`) for bindings no message
@@ -218,10 +225,10 @@ def _listen(
 
 def midi_process(
     config: Config,
-    commands: Queue[tuple[Command, float]],
-    events: Queue[PortState | Heard | LightsState],
+    commands: Outbox[tuple[Command, float]],
+    events: Outbox[PortState | Heard | LightsState],
     stop: Flag,
-    lights: Queue[Shown] | None = None,
+    lights: Inbox[Shown] | None = None,
 ) -> None:
     """The MIDI child process: footswitch in, `(command, stamp)` and events out; what the
     tracks show (`lights`, from the main process) in, pedal lights out.
@@ -240,9 +247,6 @@ def midi_process(
             for item in event.commands:
                 commands.put(item)
         events.put(event)
-    # Shutting down: the main process may have stopped reading; do not hang on a full pipe.
-    commands.cancel_join_thread()
-    events.cancel_join_thread()
 
 
 def stamped(midi: Midi, stop: Flag) -> Generator[PortState | tuple[list[int], float], None, None]:

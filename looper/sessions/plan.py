@@ -8,6 +8,7 @@ handed to the audio process, which gives the saved loops to its new engine
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,14 @@ class SessionPlan:
         if self.directory is not None:
             return f"session {self.directory}: new; {save}"
         return f"save writes the session to {self.root / 'YYYY-MM-DD_hh-mm-ss'}"
+
+
+def last_session() -> Path:
+    """Where the loops of a run without --session are kept: `$XDG_STATE_HOME/looper/last-session`
+    (an absolute XDG_STATE_HOME only, as the XDG spec says), else `~/.local/state/...`."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "looper" / "last-session"
 
 
 def with_session_tempo(config: Config, loaded: LoadedSession) -> tuple[Config, str | None]:

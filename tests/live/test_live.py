@@ -8,6 +8,7 @@ client) plays a self-describing signal into its input, stomps a virtual pedal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -123,37 +124,57 @@ def test_record_toggle_and_reset(looper: Looper, harness: Harness) -> None:
     assert not y[reset + 1024 :].any(), "reset is immediate"
 
 
-def shared_memory_of(pid: int) -> set[str]:
-    """/dev/shm files a process has mapped (named semaphores and shared memory are mmapped).
-
-    JACK's own files belong to the server, which removes them; other programs on the
-    machine come and go, so only what the looper itself holds is checked.
-    """
-    names: set[str] = set()
+def tree_of(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
-            names |= shared_memory_of(int(child))
-    for entry in Path(f"/proc/{pid}/maps").read_text().splitlines():
-        if "/dev/shm/" in entry and not entry.endswith("(deleted)"):
-            names.add(entry.split("/dev/shm/", 1)[1].strip())
-    return {name for name in names if not name.startswith("jack")}
+            pids += tree_of(int(child))
+    return pids
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_and_sigterm_stop_cleanly_leaving_nothing_in_dev_shm(
+def _left(pids: list[int], within: float) -> list[str]:
+    """The processes still running after `within` seconds, by command line."""
+    deadline = time.monotonic() + within
+    while True:
+        left = []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                left.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def mapped(pids: list[int], needle: str) -> set[str]:
+    """The mapped files of these processes whose path contains `needle`."""
+    names: set[str] = set()
+    for pid in pids:
+        for entry in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            if needle in entry:
+                names.add(entry.split(None, 5)[-1].strip())
+    return names
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signals_stop_cleanly_leaving_no_child_and_nothing_in_dev_shm(
     jack_server: JackServer, harness: Harness, config: Path, how: int
 ) -> None:
+    """The loops' memory is a memfd (the kernel frees it with its last holder): nothing of
+    the looper's is ever in /dev/shm, and every process of its tree ends."""
     live = Looper(jack_server, "--config", str(config), harness=harness)
     try:
         harness.wait_frames(RATE // 2)
-        ours = shared_memory_of(live.proc.pid)
+        tree = tree_of(live.proc.pid)
+        ours = mapped(tree, "/dev/shm/")
+        loops = mapped(tree, "memfd:looper")
     finally:
         code = live.stop(how)
-    assert any(name.startswith("sem.mp-") for name in ours), "the check sees the looper's own"
+    assert len(tree) >= 3 and loops, "the check sees the main, audio and MIDI processes' memory"
     assert code == 0, live.text()
     assert "Traceback" not in live.text()
-    left = sorted(ours & set(os.listdir("/dev/shm")))
-    assert not left, f"the looper left shared memory behind: {left}"
+    assert not {name for name in ours if "jack" not in name}, f"in /dev/shm: {ours}"
+    assert not _left(tree, within=2.0), "a child is left"
     assert not harness.client.get_ports("^looper:"), "the stream is closed"
 
 

@@ -149,6 +149,15 @@ def test_a_torn_slot_is_never_read() -> None:
     assert np.array_equal(slot["ints"], first.memory.slots[newest]["ints"])
 
 
+def test_a_new_engine_over_memory_that_holds_loops_touches_no_page() -> None:
+    out = np.zeros((N, SETTINGS.out_channels), dtype=np.float32)
+    first = Engine(SETTINGS)
+    _run(first, INPUT, out, 0, _at(8))
+    pages = first.memory.pages.copy()
+    Engine(SETTINGS, first.memory)
+    assert np.array_equal(first.memory.pages, pages)
+
+
 def test_a_fresh_memory_has_no_checkpoint() -> None:
     memory = Memory(SETTINGS)
     assert not Checkpoint(memory).read(fresh_slot(memory))

@@ -28,7 +28,6 @@ from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
 from looper.core.engine import Engine
 from looper.core.tracks import State
-from looper.live.audio import pump_commands
 from looper.sessions.plan import SessionPlan, with_session_tempo
 from looper.sessions.saver import Saver, snapshot
 from looper.sessions.store import SessionError, read_session, write_session
@@ -197,34 +196,6 @@ def test_the_save_pedal_writes_a_new_dated_session_next_to_the_config(tmp_path: 
     (directory,) = (tmp_path / "sessions").iterdir()
     assert text == f"session saved to {directory} (2 loops, 7 s of history)"
     assert read_session(directory, configured()) is not None
-
-
-def test_the_pump_hands_save_to_the_saver_and_never_to_the_callback() -> None:
-    class Queue:
-        def __init__(self, items: list[tuple[Command, float]]) -> None:
-            self.items = deque(items)
-
-        def get(self, timeout: float) -> tuple[Command, float]:
-            if not self.items:
-                raise EOFError  # the pump's way out: the queue closed
-            return self.items.popleft()
-
-    class Asked:
-        count = 0
-
-        def ask(self) -> None:
-            self.count += 1
-
-    class Never:
-        def is_set(self) -> bool:
-            return False
-
-    inbox: deque[tuple[Command, float]] = deque()
-    saver = Asked()
-    commands = Queue([(Play(0), 1.0), (Save(), 2.0), (Stop(0), 3.0)])
-    pump_commands(commands, inbox, Never(), saver)  # type: ignore[arg-type]
-    assert list(inbox) == [(Play(0), 1.0), (Stop(0), 3.0)]
-    assert saver.count == 1
 
 
 def test_saving_again_replaces_the_session_and_drops_a_reset_tracks_loop(saved: Path) -> None:

@@ -14,7 +14,6 @@ from looper.config import parse_config
 from looper.config.engine import engine_settings
 from looper.core.engine import Engine
 from looper.core.view import EngineView
-from looper.live.audio import Callback, _snapshot
 from looper.live.screen import changes, line, screen, summary
 from looper.live.status import Status, TrackStatus
 
@@ -293,17 +292,3 @@ def test_clips_stand_out_on_the_screen_and_in_the_line_and_summary() -> None:
 
 def test_a_status_without_meters_shows_no_meter_lines() -> None:
     assert "clips" not in render(status())
-
-
-def test_the_snapshot_takes_the_engines_meters() -> None:
-    config = parse_config("tracks: {count: 2}\nclicktrack: {enabled: false}", "t")
-    engine = Engine(engine_settings(config, 0))
-    x = np.zeros((256, 2), dtype=np.float32)
-    x[10] = (0.5, -0.25)
-    engine.process(x, np.zeros((256, 2), dtype=np.float32))
-    s = _snapshot(Callback(48000), EngineView(engine), 256, 0.0, [], 0.0, [])
-    assert s.input_channels == (1, 2) and s.input_levels == (0.5, 0.25)
-    assert s.output_levels == (0.0, 0.0) and s.clips == 0  # no monitor: silence out
-    assert [t.level for t in s.tracks] == [0.0, 0.0]
-    again = _snapshot(Callback(48000), EngineView(engine), 256, 0.0, [], 0.0, [])
-    assert again.input_levels == (0.0, 0.0)  # each status reads the peaks since the last

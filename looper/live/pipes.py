@@ -1,0 +1,116 @@
+"""How the live processes talk besides shared memory: pipes, and nothing that can hang.
+
+Why pipes: a multiprocessing Queue or Event is a semaphore (left in /dev/shm
+by a killed process) plus a feeder thread, and setting an Event that a dead
+process was waiting on blocks for ever: the shutdown that hung. A pipe's
+reader sees end-of-file when every writer is gone, however they went; a
+writer to a dead reader gets an error, not a wait. So:
+
+- each child gets the read end of a `life` pipe, and the main process's
+  closing its end is "stop" (`PipeFlag`: readable means stop);
+- what a child reports (the audio process's Ready or Failure, the MIDI
+  process's events) comes up a pipe the main process polls;
+- what the main process forwards (the pedal lights) goes down a pipe it
+  writes without blocking (`PipeOutbox`: a full pipe drops the message, and
+  the lights are sent again whole);
+- the MIDI process's commands go into the shared command ring (`RingOutbox`).
+
+Each adapter has the one method its user calls (`is_set`, `get_nowait`, `put`),
+so the MIDI process's loop does not know which transport it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+from multiprocessing.connection import Connection
+from typing import Any
+
+from looper.core.commands import Command, Save
+from looper.live.shared import CommandRing, Mapping
+
+
+class PipeFlag:
+    """Set once the main process closed its end (or sent anything)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def is_set(self) -> bool:
+        try:
+            return self.conn.poll()
+        except OSError:
+            return True
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+
+class PipeInbox:
+    """What the main process forwards, read without waiting; empty once it is gone."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get_nowait(self) -> Any:
+        try:
+            if self.conn.poll():
+                return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        raise queue.Empty
+
+
+class PipeOutbox:
+    """Sends that never wait: False when the message was dropped (the pipe full, or its
+    reader gone)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        os.set_blocking(conn.fileno(), False)
+
+    def put(self, item: Any) -> bool:
+        try:
+            self.conn.send(item)  # small: one write, whole or not at all (PIPE_BUF)
+        except (BlockingIOError, BrokenPipeError, OSError):
+            return False
+        return True
+
+
+class PipeSender:
+    """A child's reports up its pipe; once the main process is gone, they go nowhere."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def put(self, item: Any) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(item)
+
+
+class RingOutbox:
+    """Commands into the shared ring, from the one process that writes it (picklable: the
+    child maps the memory by its path)."""
+
+    def __init__(self, path: str, size: int, offset: int, length: int) -> None:
+        self.where = (path, size, offset, length)
+        self._ring: CommandRing | None = None
+
+    def __getstate__(self) -> tuple[str, int, int, int]:
+        return self.where
+
+    def __setstate__(self, where: tuple[str, int, int, int]) -> None:
+        self.where = where
+        self._ring = None
+
+    def put(self, item: tuple[Command, float | None]) -> bool:
+        """Into the ring; a `save` is not the engine's (the main process saves when the
+        MIDI process's event says it was stomped)."""
+        if isinstance(item[0], Save):
+            return True
+        if self._ring is None:
+            path, size, offset, length = self.where
+            mapping = Mapping(size, path)
+            self._ring = CommandRing(memoryview(mapping.map)[offset : offset + length])
+        return self._ring.push(*item)
