@@ -17,14 +17,19 @@ joins its input thread, so a callback waiting for the GIL there deadlocked the
 close, and cancelling it first freed what it was about to use). The stamp is
 taken in the callback, on rtmidi's thread, when it gets the GIL: rtmidi's delta
 times only say the time since the message before. Measured on the dummy JACK
-server (48 kHz, 128 frames; `python -m looper.rig.midibench`, 200 stomps):
-idle, the process took 2.7 % of a core polling every 2 ms and takes ~0 % now
-(a wake-up per CHECK_SECONDS); a stomp's stamp came a median 1.26 ms after the
-harness's cycle wrote it (1.79 ms to the command's arrival in another process)
-and now comes 0.1 ms after (0.5 ms to arrival). Rejected: reading JACK MIDI or
-the ALSA sequencer through a descriptor of our own (a second MIDI stack to
-write and keep beside rtmidi's port listing, for no lower latency), and
-polling less often (the latency grows by what the CPU shrinks).
+server (48 kHz, 128 frames; `python -m looper.rig.midibench`, 20 s idle, 200
+stomps, back to back on a shared 2-core machine): idle, the process took
+2.1-2.7 % of a core polling every 2 ms, and takes 0.4-0.5 % now (stopped by a
+pipe; 0.9 % with an Event looked at every STOP_SECONDS), nearly all of it
+rtmidi's JACK thread, which JACK wakes every period either way; the loop itself
+wakes twice a second for the checks. A stomp's stamp came a median 0.9-1.3 ms
+after the harness's JACK cycle wrote it and comes 0.1 ms after now; the command
+reached another process after a median 1.3-1.8 ms, now 0.7-1.0 ms. Rejected:
+reading JACK MIDI or the ALSA sequencer through a descriptor of our own (a
+second MIDI stack beside rtmidi's, for no lower latency), and polling less
+often (the latency grows by what the CPU shrinks). The price: Python runs on
+JACK's process thread for each message (SWITCH_SECONDS bounds its wait for the
+GIL), and a JACK call that waits for that thread is made with it paused.
 
 A pulled cable must not stop the show: the ports are checked every
 `CHECK_SECONDS` by their keepers (`looper.midi.keepers`); when one has gone,
