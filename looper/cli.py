@@ -137,8 +137,9 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     """Play live until Ctrl-C, SIGTERM or SIGHUP: a live screen on a terminal, else a line per
     change. The loops are saved at every exit (to --session DIR, else the last session)."""
     from looper.live.audio import Failure
+    from looper.live.children import stop_on_signals
     from looper.live.screen import summary
-    from looper.live.supervisor import Session, stop_on_signals
+    from looper.live.supervisor import Session
     from looper.sessions.plan import last_session, plan_run
     from looper.sessions.store import SessionError
 

@@ -7,7 +7,8 @@ reader sees end-of-file when every writer is gone, however they went; a
 writer to a dead reader gets an error, not a wait. So:
 
 - each child gets the read end of a `life` pipe, and the main process's
-  closing its end is "stop" (`PipeFlag`: readable means stop);
+  closing its end is "stop" (readable means stop: the audio process polls it,
+  the MIDI process waits on it with its port, looper/midi/process.py);
 - what a child reports (the audio process's Ready or Failure, the MIDI
   process's events) comes up a pipe the main process polls;
 - what the main process forwards (the pedal lights) goes down a pipe it
@@ -15,51 +16,19 @@ writer to a dead reader gets an error, not a wait. So:
   the lights are sent again whole);
 - the MIDI process's commands go into the shared command ring (`RingOutbox`).
 
-Each adapter has the one method its user calls (`is_set`, `get_nowait`, `put`),
-so the MIDI process's loop does not know which transport it has.
+Each adapter has the one method its user calls (`put`), so the MIDI
+process's loop does not know which transport it has.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 from multiprocessing.connection import Connection
 from typing import Any
 
 from looper.core.commands import Command, Save
 from looper.live.shared import CommandRing, Mapping
-
-
-class PipeFlag:
-    """Set once the main process closed its end (or sent anything)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def is_set(self) -> bool:
-        try:
-            return self.conn.poll()
-        except OSError:
-            return True
-
-    def fileno(self) -> int:
-        return self.conn.fileno()
-
-
-class PipeInbox:
-    """What the main process forwards, read without waiting; empty once it is gone."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def get_nowait(self) -> Any:
-        try:
-            if self.conn.poll():
-                return self.conn.recv()
-        except (EOFError, OSError):
-            pass
-        raise queue.Empty
 
 
 class PipeOutbox:

@@ -29,31 +29,27 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from looper.config import Config
 from looper.config.engine import engine_settings
 from looper.core.commands import Save
 from looper.core.messages import words
-from looper.live.audio import Failure, Ready, audio_process, child_signals
+from looper.live.audio import Failure, Ready, audio_process
+from looper.live.children import Child, midi_child, spawn
 from looper.live.mirror import Mirror, rss_mb
-from looper.live.pipes import PipeFlag, PipeInbox, PipeOutbox, PipeSender, RingOutbox
+from looper.live.pipes import PipeOutbox, RingOutbox
 from looper.live.shared import Mapping, live_bytes, ring_span
 from looper.live.status import Status
 from looper.sessions.plan import SessionPlan
 from looper.sessions.saver import Saver
 
 START_TIMEOUT = 20.0
-STOP_SECONDS = 0.6  # how long a child is given to end once told, before it is killed
 STALL_SECONDS = 1.0  # no callback for this long: the audio is not running
 RETRY_SECONDS = 1.0  # between tries to start the audio again
 AUDIO_RETRIES = 3  # audio processes dying as they start, in a row, before the session ends
@@ -61,36 +57,6 @@ QUICK_DEATH = 2.0  # seconds: a child dying sooner failed at start
 MIDI_RETRIES = 3
 AUTOSAVE_SECONDS = 2.0  # the loops held still this long after a change: saved
 EXIT_SAVE_WAIT = 0.3  # at exit, how long a save waits for a loop's last bar
-
-
-@dataclass
-class Child:
-    """A child process, the main process's end of its life pipe, and what it reports on."""
-
-    process: mp.process.BaseProcess
-    life: Connection
-    report: Connection
-    started: float = field(default_factory=time.monotonic)
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def stop(self, seconds: float = STOP_SECONDS) -> None:
-        """Tell it to go (end-of-file on its life pipe), wait a little, then kill it."""
-        with contextlib.suppress(OSError):
-            self.life.close()
-        self.process.join(seconds)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(0.5)
-        with contextlib.suppress(OSError):
-            self.report.close()
-
-    def ended(self) -> str:
-        code = self.process.exitcode
-        if code is not None and code < 0:
-            return f"killed by signal {signal.Signals(-code).name}"
-        return f"exit code {code}"
 
 
 class Session:
@@ -146,29 +112,11 @@ class Session:
 
     # ---- starting --------------------------------------------------------------------
 
-    def _spawn(self, target: Any, name: str, *args: Any) -> Child:
-        """Start a child with a life pipe and a report pipe, the terminal's signals ignored
-        while it starts (it inherits that, and sets its own once it runs)."""
-        report_r, report_w = self.ctx.Pipe(duplex=False)
-        life_r, life_w = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(
-            target=target, args=(*args, report_w, life_r), name=name, daemon=True
-        )
-        before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
-        try:
-            process.start()
-        finally:
-            for s, handler in before.items():
-                signal.signal(s, handler)
-        report_w.close()
-        life_r.close()
-        return Child(process, life_w, report_r)
-
     def _spawn_audio(self, first: bool) -> None:
         shared = (self.mapping.path, self.mapping.size)
         plan = self.plan if first else replace(self.plan, loaded=None)
-        self.audio = self._spawn(
-            audio_process, "looper-audio", self.config, self.latency, shared, plan
+        self.audio = spawn(
+            self.ctx, audio_process, "looper-audio", self.config, self.latency, shared, plan
         )
 
     def start(self, stopping: threading.Event) -> Ready | Failure | None:
@@ -217,7 +165,7 @@ class Session:
         offset, length = ring_span(engine_settings(self.config, 0))
         commands = RingOutbox(self.mapping.path, self.mapping.size, offset, length)
         lights_r, lights_w = self.ctx.Pipe(duplex=False)
-        self.midi = self._spawn(midi_child, "looper-midi", self.config, commands, lights_r)
+        self.midi = spawn(self.ctx, midi_child, "looper-midi", self.config, commands, lights_r)
         lights_r.close()
         self.lights = PipeOutbox(lights_w)
         self.shown = None  # a new MIDI process starts dark: forward the lights again
@@ -417,42 +365,3 @@ class Tick:
     lines: list[str]  # to show once: MIDI port changes, stomps heard, engine messages
     status: Status | None  # the latest snapshot with the MIDI state and recent lines
     fatal: str | None  # the session must end: why
-
-
-@dataclass
-class Stopping:
-    """Set by SIGINT, SIGTERM or SIGHUP; `signal` says which came first."""
-
-    event: threading.Event = field(default_factory=threading.Event)
-    signal: int | None = None
-
-    def set(self, signum: int) -> None:
-        if self.signal is None:
-            self.signal = signum
-        self.event.set()
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[Stopping]:
-    """Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed) set a flag while the block
-    runs, instead of raising in the middle of a draw; the previous handlers come back
-    after it."""
-    stopping = Stopping()
-    kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, lambda signum, _: stopping.set(signum)) for s in kinds}
-    try:
-        yield stopping
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def midi_child(
-    config: Config, commands: RingOutbox, lights: Connection, report: Connection, life: Connection
-) -> None:
-    """The MIDI process, on pipes: events up `report`, lights down `lights`, stop at the end
-    of `life`."""
-    from looper.midi.process import midi_process
-
-    child_signals()
-    midi_process(config, commands, PipeSender(report), PipeFlag(life), PipeInbox(lights))

@@ -12,6 +12,14 @@ What a keeper says is news for the performer (PortState, LightsState), each
 text once rather than every half second; rtmidi misbehaving is told too, and
 never stops the loops.
 
+The footswitch's messages arrive through a callback on rtmidi's thread
+(`looper.midi.backend`); opening or closing the lights' port makes JACK calls
+that wait for that thread while holding the GIL, so the lights' keeper does
+them with the footswitch paused (`FootswitchKeeper.paused`). What the main
+process forwards for the lights (`Shown`) comes on a multiprocessing Queue or
+the receiving end of a Pipe: `shown_reader` gives what to wait on for either,
+`take_shown` what arrived.
+
 Which port is decided by `looper.midi.ports` (pure, from names); opening it,
 by `looper.midi.backend`.
 """
@@ -22,8 +30,10 @@ import contextlib
 import functools
 import queue
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from looper.midi.backend import BACKENDS, SHOWN, Port, open_port, rtmidi_error
 from looper.midi.ports import (
@@ -38,19 +48,26 @@ from looper.midi.ports import (
 )
 
 if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
     from looper.config import Midi
     from looper.midi.lights import Lights, Shown
 
-__all__ = ["FootswitchKeeper", "Inbox", "Keeper", "LightsKeeper", "LightsState", "PortState"]
+__all__ = [
+    "FootswitchKeeper",
+    "Keeper",
+    "LightsKeeper",
+    "LightsState",
+    "PortState",
+    "shown_reader",
+    "take_shown",
+]
 
-T_co = TypeVar("T_co", covariant=True)
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-
-class Inbox(Protocol[T_co]):
-    """What the main process forwards, read without waiting (raises queue.Empty): a pipe
-    live (looper/live/pipes.py), a queue in tests."""
-
-    def get_nowait(self) -> T_co: ...
+    #: What the main process forwards the lights' states on.
+    ShownSource: TypeAlias = "Queue[Shown] | Connection"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,20 @@ class FootswitchKeeper(Keeper[PortState]):
     def _news(self, text: str) -> PortState:
         return PortState(False, text)
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No footswitch callback waits for the GIL inside: for calls that wait for
+        rtmidi's thread (`looper.midi.backend`)."""
+        port = self.port
+        if port is None:
+            yield
+            return
+        port.pause()
+        try:
+            yield
+        finally:
+            port.resume()
+
     def _check(self) -> PortState | None:
         if self.port is None:
             opened = _open(self.midi, self.wanted)
@@ -210,11 +241,11 @@ class LightsKeeper(Keeper[LightsState]):
 
     about = "MIDI: pedal lights: "
 
-    def __init__(self, footswitch: FootswitchKeeper, lights: Lights, shown: Inbox[Shown]) -> None:
+    def __init__(self, footswitch: FootswitchKeeper, lights: Lights, shown: ShownSource) -> None:
         super().__init__()
         self.footswitch = footswitch
         self.lights = lights
-        self.shown = shown
+        self.shown: ShownSource | None = shown  # None once the main process has closed it
 
     def _news(self, text: str) -> LightsState:
         return LightsState(text)
@@ -222,12 +253,17 @@ class LightsKeeper(Keeper[LightsState]):
     def check(self) -> LightsState | None:
         if not self.lights.lights:  # no binding has feedback: no port to open
             return None
-        return super().check()
+        if self.port is not None and self.port.present():
+            return None
+        with self.footswitch.paused():  # opening and closing wait for JACK's graph
+            return super().check()
+
+    def close(self) -> None:
+        with self.footswitch.paused():
+            super().close()
 
     def _check(self) -> LightsState | None:
         if self.port is not None:
-            if self.port.present():
-                return None
             name = self.port.name
             self.close()
             return self._say(f"{self.about}{name!r} is gone; waiting for it to come back")
@@ -246,11 +282,18 @@ class LightsKeeper(Keeper[LightsState]):
             text = f"MIDI: pedal lights to {opened.name!r} ({SHOWN[opened.backend]})"
         return LightsState(text)
 
+    def fileno(self) -> int | None:
+        """What to wait on for what the main process forwards (None once it closed it)."""
+        return None if self.shown is None else shown_reader(self.shown).fileno()
+
     def update(self) -> None:
         """Take what the main process forwarded, and send the lights that changed."""
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.lights.show(self.shown.get_nowait())
+        if self.shown is not None:
+            try:
+                for shown in take_shown(self.shown):
+                    self.lights.show(shown)
+            except (EOFError, OSError):  # the main process closed its end: nothing more
+                self.shown = None
         if self.port is None:
             return
         try:
@@ -261,3 +304,26 @@ class LightsKeeper(Keeper[LightsState]):
     def _send(self, port: Port) -> None:
         for message in self.lights.changes():
             port.send(message)
+
+
+def shown_reader(source: ShownSource) -> Connection:
+    """The connection whose descriptor is readable when `source` has something: a Pipe's
+    end itself, or a Queue's reading end (its feeder thread writes each item there)."""
+    if isinstance(source, Connection):
+        return source
+    reader: Connection = source._reader  # type: ignore[attr-defined]
+    return reader
+
+
+def take_shown(source: ShownSource) -> list[Shown]:
+    """Everything waiting on `source`, oldest first, without blocking; raises EOFError
+    when the sender has closed its end."""
+    got: list[Shown] = []
+    if isinstance(source, Connection):
+        while source.poll():
+            got.append(source.recv())
+        return got
+    with contextlib.suppress(queue.Empty):
+        while True:
+            got.append(source.get_nowait())
+    return got

@@ -1,27 +1,45 @@
 """The MIDI side of the live looper: the footswitch port, its gestures, its commands.
 
 The MIDI process (`midi_process`) owns the port and the clock: each message is
-stamped with `time.monotonic()` when it is read, run through the Mapper, and the
+stamped with `time.monotonic()` when it arrives, run through the Mapper, and the
 resulting `(command, stamp)` pairs go to the audio process, which turns the
 stamp into a frame. `looper monitor` runs the same loop (`watch`) in its own
 process, without audio, to show what each stomp does.
 
-The port is polled every POLL_SECONDS rather than given an rtmidi callback:
-python-rtmidi holds the GIL while JACK closes a port (and while ALSA joins its
-input thread), so a callback waiting for the GIL on that thread deadlocks the
-close, and cancelling the callback first frees what that waiting callback is
-about to use (both seen on a loaded machine). Polled, no Python ever runs on
-rtmidi's threads; a stamp is late by at most POLL_SECONDS (2 ms, less than a
-JACK period of 128 frames), and the polling costs about 1.5 % of a core.
+The loop waits instead of polling: it blocks in `select` on the footswitch's
+inbox pipe, the lights' source and the stop descriptor, until the first of
+the Mapper's next deadline (a hold, a double that did not come), the keepers'
+next check (CHECK_SECONDS) or, with a Flag to stop, STOP_SECONDS. The pipe is
+fed by an rtmidi callback that only stamps each message and writes it
+(`looper.midi.backend`, which also says how the deadlock that once made us poll
+is avoided: python-rtmidi holds the GIL while JACK closes a port, or while ALSA
+joins its input thread, so a callback waiting for the GIL there deadlocked the
+close, and cancelling it first freed what it was about to use). The stamp is
+taken in the callback, on rtmidi's thread, when it gets the GIL: rtmidi's delta
+times only say the time since the message before. Measured on the dummy JACK
+server (48 kHz, 128 frames; `python -m looper.rig.midibench`, 20 s idle, 200
+stomps, back to back on a shared 2-core machine): idle, the process took
+2.1-2.7 % of a core polling every 2 ms, and takes 0.4-0.5 % now (stopped by a
+pipe; 0.9 % with an Event looked at every STOP_SECONDS), nearly all of it
+rtmidi's JACK thread, which JACK wakes every period either way; the loop itself
+wakes twice a second for the checks. A stomp's stamp came a median 0.9-1.3 ms
+after the harness's JACK cycle wrote it and comes 0.1 ms after now; the command
+reached another process after a median 1.3-1.8 ms, now 0.7-1.0 ms. Rejected:
+reading JACK MIDI or the ALSA sequencer through a descriptor of our own (a
+second MIDI stack beside rtmidi's, for no lower latency), and polling less
+often (the latency grows by what the CPU shrinks). The price: Python runs on
+JACK's process thread for each message (SWITCH_SECONDS bounds its wait for the
+GIL), and a JACK call that waits for that thread is made with it paused.
 
 A pulled cable must not stop the show: the ports are checked every
 `CHECK_SECONDS` by their keepers (`looper.midi.keepers`); when one has gone,
 loops keep playing and the port is retried until it comes back.
 
 Pedal lights go the other way: the main process forwards each track's state
-(and, while a track waits, the beat's parity) on a queue whenever that
-changes, and this process sends each light's new value (`looper.midi.lights`)
-to the lights' output port, kept open like the footswitch's.
+(and, while a track waits, the beat's parity) on a queue or a pipe whenever
+that changes (`looper.midi.keepers.take_shown` reads either), and this process
+sends each light's new value (`looper.midi.lights`) to the lights' output port,
+kept open like the footswitch's.
 
 Which port to open is decided by pure functions over port names
 (`looper.midi.ports`), testable without any MIDI system, as in mido's
@@ -30,29 +48,34 @@ Which port to open is decided by pure functions over port names
 
 from __future__ import annotations
 
+import math
+import select
 import signal
 import sys
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Protocol, TypeVar, overload, runtime_checkable
 
 import mido
 
 from looper.core.commands import ACTIONS, Command
 from looper.midi.gestures import Fired, Mapper
 from looper.midi.keepers import FootswitchKeeper, LightsKeeper, LightsState, PortState
-from looper.midi.lights import Lights, Shown, lights_of
+from looper.midi.lights import Lights, lights_of
 
 if TYPE_CHECKING:
     from looper.config import Config, Midi
-    from looper.midi.keepers import Inbox
+    from looper.midi.keepers import ShownSource
 
 __all__ = [
     "CHECK_SECONDS",
-    "POLL_SECONDS",
+    "STOP_SECONDS",
+    "SWITCH_SECONDS",
     "Flag",
     "Heard",
+    "Stop",
+    "Waitable",
     "describe",
     "message_text",
     "midi_process",
@@ -60,14 +83,14 @@ __all__ = [
     "watch",
 ]
 
-T_contra = TypeVar("T_contra", contravariant=True)
-
 #: How often the open port is checked for a pulled cable, and a missing one retried.
 CHECK_SECONDS = 0.5
-#: How often an open port is read: how late a stamp can be, give or take the scheduler.
-POLL_SECONDS = 0.002
-#: The longest the loop sleeps, with no port open, before looking at `stop` again.
+#: With a Flag to stop (not a descriptor), the longest the loop waits before looking at it.
 STOP_SECONDS = 0.1
+#: The MIDI process's GIL switch interval: the longest rtmidi's thread (JACK's process
+#: thread) waits for the GIL while this process's main thread runs Python, 5 ms by
+#: default, more than a JACK period. Idle, the main thread waits in select (no GIL).
+SWITCH_SECONDS = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +106,9 @@ class Heard:
     commands: tuple[tuple[Command, float], ...] = ()
 
 
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
 class Outbox(Protocol[T_contra]):
     """Where the MIDI process sends: the shared command ring, the events pipe (live/pipes.py)."""
 
@@ -90,9 +116,31 @@ class Outbox(Protocol[T_contra]):
 
 
 class Flag(Protocol):
-    """The stop signal `watch` polls: a threading or multiprocessing Event."""
+    """A stop signal `watch` looks at every STOP_SECONDS: a threading or multiprocessing Event."""
 
     def is_set(self) -> bool: ...
+
+
+@runtime_checkable
+class Waitable(Protocol):
+    """A stop signal `watch` waits on: readable (or at end of file) means stop."""
+
+    def fileno(self) -> int: ...
+
+
+#: How to tell the loop to stop: a Flag, or a descriptor (an int, or what has `fileno`),
+#: such as the read end of a pipe whose write end the main process closes, or holds
+#: until it dies: never a primitive that can block on a dead peer.
+Stop = Flag | Waitable | int
+
+
+def _stopping(stop: Stop) -> tuple[int | None, Callable[[], bool]]:
+    """The descriptor to wait on, if any, and whether `stop` is set now (a Flag)."""
+    if isinstance(stop, int):
+        return stop, lambda: False
+    if isinstance(stop, Waitable):
+        return stop.fileno(), lambda: False
+    return None, stop.is_set
 
 
 # --- words for what was heard --------------------------------------------------------------
@@ -146,12 +194,12 @@ Events = Generator[PortState | Heard | LightsState, None, None]
 
 @overload
 def watch(
-    config: Config, stop: Flag, lights: None = None
+    config: Config, stop: Stop, lights: None = None
 ) -> Generator[PortState | Heard, None, None]: ...
 @overload
-def watch(config: Config, stop: Flag, lights: Inbox[Shown]) -> Events: ...
-def watch(config: Config, stop: Flag, lights: Inbox[Shown] | None = None) -> Events:
-    """Open the footswitch port and yield what happens until `stop` is set.
+def watch(config: Config, stop: Stop, lights: ShownSource) -> Events: ...
+def watch(config: Config, stop: Stop, lights: ShownSource | None = None) -> Events:
+    """Open the footswitch port and yield what happens until `stop` is set (or readable).
 
     Raises ValueError at once (not at the first `next`) for bindings no message
     could honour. The port is opened as configured, checked every CHECK_SECONDS
@@ -168,7 +216,7 @@ def watch(config: Config, stop: Flag, lights: Inbox[Shown] | None = None) -> Eve
 
 
 def _watch(
-    keeper: FootswitchKeeper, mapper: Mapper, stop: Flag, out: LightsKeeper | None
+    keeper: FootswitchKeeper, mapper: Mapper, stop: Stop, out: LightsKeeper | None
 ) -> Events:
     for event in _listen(keeper, stop, out, mapper.next_deadline):
         if event is None:
@@ -183,17 +231,19 @@ def _watch(
 
 def _listen(
     keeper: FootswitchKeeper,
-    stop: Flag,
+    stop: Stop,
     out: LightsKeeper | None = None,
     deadline: Callable[[], float | None] = lambda: None,
 ) -> Generator[PortState | LightsState | tuple[list[int], float] | None, None, None]:
     """The footswitch port kept open (and the lights port, if any): its raw messages with
     their `time.monotonic()` stamps, port news, and None each turn, when the caller's
-    timers (`deadline`) may have come due. Polls every POLL_SECONDS; never blocks long.
-    Both ports are closed however the iteration ends."""
+    timers (`deadline`) may have come due. Waits in `select` for a message, what the
+    lights show, `stop` or the next timer; never longer. Both ports are closed however
+    the iteration ends."""
+    stop_fd, stopped = _stopping(stop)
     check_at = time.monotonic()
     try:
-        while not stop.is_set():
+        while not stopped():
             now = time.monotonic()
             if now >= check_at:
                 check_at = now + CHECK_SECONDS
@@ -206,17 +256,20 @@ def _listen(
             if out is not None:
                 out.update()
             port = keeper.port
-            while port is not None and (data := port.read()) is not None:
-                yield data, time.monotonic()
+            while port is not None and (got := port.read()) is not None:
+                yield got
             yield None
-            # Sleep until the next read, the caller's next deadline, a check, or `stop`.
             due = deadline()
-            until = min(
-                now + (STOP_SECONDS if keeper.port is None else POLL_SECONDS),
-                check_at,
-                check_at if due is None else due,
+            until = min(check_at, math.inf if due is None else due)
+            if stop_fd is None:
+                until = min(until, now + STOP_SECONDS)
+            port = keeper.port
+            waits = [stop_fd, port.fileno() if port else None, out.fileno() if out else None]
+            ready, _, _ = select.select(
+                [fd for fd in waits if fd is not None], [], [], max(0.0, until - time.monotonic())
             )
-            time.sleep(max(0.0, until - time.monotonic()))
+            if stop_fd in ready:
+                return
     finally:
         keeper.close()
         if out is not None:
@@ -227,16 +280,18 @@ def midi_process(
     config: Config,
     commands: Outbox[tuple[Command, float]],
     events: Outbox[PortState | Heard | LightsState],
-    stop: Flag,
-    lights: Inbox[Shown] | None = None,
+    stop: Stop,
+    lights: ShownSource | None = None,
 ) -> None:
     """The MIDI child process: footswitch in, `(command, stamp)` and events out; what the
     tracks show (`lights`, from the main process) in, pedal lights out.
 
-    SIGINT is ignored: the main process coordinates shutdown by setting `stop`.
+    SIGINT is ignored: the main process coordinates shutdown through `stop` (set, or
+    readable: at end of file when the main process closes its end or dies).
     Exits with status 1 (after a PortState saying why) for impossible bindings.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.setswitchinterval(SWITCH_SECONDS)
     try:
         watching = watch(config, stop, lights)
     except ValueError as error:
@@ -249,7 +304,7 @@ def midi_process(
         events.put(event)
 
 
-def stamped(midi: Midi, stop: Flag) -> Generator[PortState | tuple[list[int], float], None, None]:
+def stamped(midi: Midi, stop: Stop) -> Generator[PortState | tuple[list[int], float], None, None]:
     """The footswitch's raw messages, each with its `time.monotonic()` stamp, until `stop`
     is set: for `looper learn`, which listens for switches no binding names yet. The port
     is kept open as in `watch`."""

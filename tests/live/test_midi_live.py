@@ -22,6 +22,8 @@ import contextlib
 import multiprocessing as mp
 import queue
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from test_midi import impossible_config
 from looper.config import Config, parse_config
 from looper.core.commands import Backloop, ClickVolume, Command, Mute, Play, Reset
 from looper.midi.keepers import PortState
+from looper.midi.lights import Shown
 from looper.midi.process import Heard, midi_process
 
 if TYPE_CHECKING:
@@ -72,17 +75,18 @@ def jack_server(jack_server_module: JackServer) -> JackServer:
 
 
 class MidiChild:
-    """`midi_process` in a spawned child, as `looper run` starts it."""
+    """`midi_process` in a spawned child, as `looper run` starts it (with `lights`, a queue
+    for what the lights show, as the main process forwards it)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, lights: bool = False) -> None:
         ctx = mp.get_context("spawn")
         self.commands: mp.Queue[tuple[Command, float]] = ctx.Queue()
         self.events: mp.Queue[PortState | Heard] = ctx.Queue()
         self.stop = ctx.Event()
+        self.lights: mp.Queue[Shown] | None = ctx.Queue() if lights else None
         self.heard: list[Heard] = []
-        self.process = ctx.Process(
-            target=midi_process, args=(config, self.commands, self.events, self.stop), daemon=True
-        )
+        args = (config, self.commands, self.events, self.stop, self.lights)
+        self.process = ctx.Process(target=midi_process, args=args, daemon=True)
         self.process.start()
 
     def port_state(self) -> PortState:
@@ -96,6 +100,13 @@ class MidiChild:
             if isinstance(event, PortState):
                 return event
             self.heard.append(event)
+
+    def wait_for(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} within {TIMEOUT:.0f} s")
+            time.sleep(0.05)
 
     def command(self) -> tuple[Command, float, float]:
         """The next command: (command, its stamp, when it arrived here)."""
@@ -117,14 +128,14 @@ class MidiChild:
 @pytest.fixture
 def start_midi(
     jack_server: JackServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str], MidiChild]]:
+) -> Iterator[Callable[..., MidiChild]]:
     """Start MIDI processes on `jack_server` (a spawned child inherits os.environ)."""
     for key, value in jack_server.jack_env.items():
         monkeypatch.setenv(key, value)
     children: list[MidiChild] = []
 
-    def start(yaml_text: str) -> MidiChild:
-        children.append(MidiChild(parse_config(yaml_text, "pedalboard.yaml")))
+    def start(yaml_text: str, *, lights: bool = False) -> MidiChild:
+        children.append(MidiChild(parse_config(yaml_text, "pedalboard.yaml"), lights=lights))
         return children[-1]
 
     yield start
@@ -221,6 +232,76 @@ def test_the_process_stops_cleanly_while_messages_stream_in(
         harness.cc(11, k % 128, at + k * harness.samplerate // 300)
     assert isinstance(midi.command()[0], ClickVolume)
     midi.close()  # mid-sweep; close() asserts that it ends, with status 0
+
+
+def sweep(pedal: Harness, seconds: float = 2.0, rate: int = 300) -> None:
+    """An expression pedal swept from 0.1 s on: `rate` control changes a second."""
+    at = pedal.frame_after(0.1)
+    for k in range(int(rate * seconds)):
+        pedal.cc(11, k % 128, at + k * pedal.samplerate // rate)
+
+
+#: Messages a second in the stress below: several per JACK period, more than the MIDI
+#: process can take, so that rtmidi's thread is nearly always waiting for the GIL.
+DENSE = 6000
+
+
+def test_a_cable_pulled_and_a_stop_while_messages_stream_in_do_not_hang(
+    jack_server: JackServer, start_midi: Callable[..., MidiChild]
+) -> None:
+    """The callback hands each message over on JACK's process thread: closing the port
+    (the cable pulled), opening and closing the lights' JACK client (the cable back, the
+    lights' port then missing), and stopping, each while messages stream in, must not
+    wait for that thread while it waits for the GIL. Every wait here is bounded."""
+    from looper.rig.harness import Harness
+
+    config = pedal_config().replace(
+        "pedals:\n",
+        "pedals:\n  - {cc: 11, action: click_volume}\n"
+        "  - {note: 60, gesture: hold, action: reset, feedback: {note: 60}, track: 1}\n",
+    )
+    pedal = Harness(jack_server, midi_in=True)  # the pedal's lights on harness:lights
+    try:
+        midi = start_midi(config, lights=True)
+        assert midi.port_state().connected
+        sweep(pedal, rate=DENSE)
+        assert isinstance(midi.command()[0], ClickVolume)
+        midi.wait_for(lambda: bool(pedal.received), "the lights' first values")
+
+        pedal.close()  # mid-sweep
+        assert not midi.port_state().connected
+
+        pedal = Harness(jack_server)  # back, without its lights: they are retried
+        assert midi.port_state().connected
+        sweep(pedal, 4.0, DENSE)
+        assert isinstance(midi.command()[0], ClickVolume)
+        time.sleep(1.0)  # two checks, each opening and closing a lights client, mid-sweep
+        midi.close()  # mid-sweep; close() asserts that it ends, with status 0
+    finally:
+        pedal.close()
+
+
+def test_python_rtmidi_lets_the_callback_be_kept_alive(jack_server: JackServer) -> None:
+    """The inbox keeps python-rtmidi's (function, data) tuple from being freed under a
+    waiting callback by finding it among the client's referents: if a python-rtmidi
+    release stops showing it, this fails before a stage crashes. (rtmidi's JACK client
+    runs in a subprocess: see the module docstring.)"""
+    code = (
+        "from looper.midi.backend import _client, _Inbox\n"
+        "client = _client('jack')\n"
+        "inbox = _Inbox(client)\n"
+        "assert len(inbox._kept) == 1, inbox._kept\n"
+        "client.cancel_callback(); client.delete(); inbox.close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=jack_server.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_impossible_bindings_end_the_process_with_a_reason() -> None:

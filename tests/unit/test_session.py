@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from signals import ramp
 from looper.cli import main
 from looper.config import Config, parse_config
 from looper.config.engine import engine_settings
-from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, Stop, TrackVolume
+from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Stop, TrackVolume
 from looper.core.engine import Engine
 from looper.core.tracks import State
 from looper.sessions.plan import SessionPlan, with_session_tempo

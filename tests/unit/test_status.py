@@ -5,15 +5,10 @@ from __future__ import annotations
 import dataclasses
 import io
 
-import numpy as np
 import pytest
 from rich.console import Console
 from rich.text import Text
 
-from looper.config import parse_config
-from looper.config.engine import engine_settings
-from looper.core.engine import Engine
-from looper.core.view import EngineView
 from looper.live.screen import changes, line, screen, summary
 from looper.live.status import Status, TrackStatus
 
