@@ -22,6 +22,7 @@ even where libjack is missing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -84,3 +85,12 @@ def harness(jack_server: JackServer) -> Iterator[Harness]:
 
     with Harness(jack_server) as h:
         yield h
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The loops a looper keeps at exit (the last session) go to a directory of the test's,
+    never the home of whoever runs the tests; children inherit it with the environment."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state

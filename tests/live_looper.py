@@ -70,11 +70,13 @@ class Looper:
         harness: Harness | None = None,
         ready: str | None = LISTENING,
         stdin: bool = False,
+        group: bool = False,
     ) -> None:
         self.args = [*LOOPER_WITH_CTRL_C, *args]
         self.proc = subprocess.Popen(
             self.args,
             env=server.env,
+            start_new_session=group,  # a process group of its own, for signals to the group
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

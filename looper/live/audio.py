@@ -80,7 +80,8 @@ class Callback:
         self.rate = sample_rate
         self.ring = ring
         self.board = board
-        self.catch_up = False  # taking over: the first block renders the frames since first
+        # Taking over: the frame and the monotonic time of the old process's last block.
+        self.resume: tuple[int, float] | None = None
 
     def __call__(self, indata: Any, outdata: Any, frames: int, when: Any, status: Any) -> None:
         start = time.perf_counter()
@@ -90,10 +91,9 @@ class Callback:
             outdata.fill(0.0)
             return
         board = self.board
-        if self.catch_up:
-            self.catch_up = False
-            since = round((now - board.floats[STAMP]) * self.rate)
-            engine.skip(max(0, since - (engine.frame - int(board.ints[FRAME]))))
+        if self.resume is not None:
+            engine.skip(max(0, resume_frame(self.resume, now, self.rate, frames) - engine.frame))
+            self.resume = None
         frame = engine.frame
         ring = self.ring
         while ring.pending():
@@ -150,8 +150,8 @@ def audio_process(
         latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
     try:
         engine = Engine(engine_settings(config, latency), memory)
-        took_over = _take_over(engine, board)
-        if not took_over:
+        took_over = _take_over(engine, board, a.block_size)
+        if took_over is None:
             plan.restore(engine)  # the saved loops, before the stream starts
     except ValueError as error:
         stream.close()
@@ -159,15 +159,17 @@ def audio_process(
         return
     checkpoint = Checkpoint(memory)
     checkpoint.commit(engine)
-    board.clock(engine.frame, time.monotonic())
-    cb.engine, cb.checkpoint, cb.catch_up = engine, checkpoint, took_over
+    if took_over is None:
+        board.clock(engine.frame, time.monotonic())
+    cb.engine, cb.checkpoint, cb.resume = engine, checkpoint, took_over
     sys.setswitchinterval(0.0005)  # hand the lock to the callback's thread quickly
     gc.collect()
     gc.freeze()
     gc.disable()
     stream.start()
     name = device_name(stream)
-    report.send(Ready(name, latency * 1000 / a.sample_rate, a.block_size, latency, took_over))
+    ready = Ready(name, latency * 1000 / a.sample_rate, a.block_size, latency, bool(took_over))
+    report.send(ready)
     while not life.poll(WATCH_SECONDS):
         if not stream.active:  # the audio server went away
             report.send(Failure("the audio server stopped", device=True))
@@ -175,13 +177,27 @@ def audio_process(
     stream.close()
 
 
-def _take_over(engine: Engine, board: Board) -> bool:
+def resume_frame(last: tuple[int, float], now: float, rate: int, block: int) -> int:
+    """The frame to render at monotonic time `now`, when the block of frame `last[0]` was
+    rendered at `last[1]`: the time between them in whole blocks, since both callbacks run
+    at the device's period boundaries (so, jitter under half a block, it is exact)."""
+    frame, stamp = last
+    return frame + round((now - stamp) * rate / block) * block
+
+
+def _take_over(engine: Engine, board: Board, block: int) -> tuple[int, float] | None:
     """Restore the checkpoint an earlier audio process left, and render the frames since its
-    last block as silence; False when the memory holds none (the first start)."""
+    last block as silence (up to a block before now: the first callback does the rest);
+    that block's frame and time, or None when the memory holds none (the first start)."""
     slot = fresh_slot(engine.memory)
     if not engine.memory.holds_state or not Checkpoint(engine.memory).read(slot):
-        return False
+        return None
     restore(engine, slot)
-    since = round((time.monotonic() - board.floats[STAMP]) * engine.sample_rate)
-    engine.skip(max(0, since - (engine.frame - int(board.ints[FRAME]))))
-    return True
+    last = (int(board.ints[FRAME]), float(board.floats[STAMP]))
+    engine.skip(
+        max(
+            0,
+            resume_frame(last, time.monotonic(), engine.sample_rate, block) - block - engine.frame,
+        )
+    )
+    return last

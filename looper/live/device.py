@@ -13,12 +13,15 @@ from typing import Any
 from looper.config import Config
 from looper.config.engine import engine_settings
 from looper.errors import LooperError
-
-CLIENT_NAME = b"looper"
+from looper.midi.ports import CLIENT_NAME
 
 
 class DeviceError(LooperError, RuntimeError):
     """The device could not be opened; the text names it, lists the others, and the fix."""
+
+
+#: PortAudio keeps the pointer, not a copy: the bytes must live as long as the module.
+_JACK_NAME = CLIENT_NAME.encode()
 
 
 def sounddevice() -> ModuleType:
@@ -30,7 +33,7 @@ def sounddevice() -> ModuleType:
     path = ctypes.util.find_library("portaudio")
     if path is not None:
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(path).PaJack_SetClientName(ctypes.c_char_p(CLIENT_NAME))
+            ctypes.CDLL(path).PaJack_SetClientName(ctypes.c_char_p(_JACK_NAME))
     try:
         import sounddevice as sd
     except OSError as error:

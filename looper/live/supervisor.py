@@ -46,6 +46,7 @@ from looper.live.mirror import Mirror, rss_mb
 from looper.live.pipes import PipeOutbox, RingOutbox
 from looper.live.shared import Mapping, live_bytes, ring_span
 from looper.live.status import Status
+from looper.live.wiring import Wiring
 from looper.sessions.plan import SessionPlan
 from looper.sessions.saver import Saver
 
@@ -57,6 +58,7 @@ QUICK_DEATH = 2.0  # seconds: a child dying sooner failed at start
 MIDI_RETRIES = 3
 AUTOSAVE_SECONDS = 2.0  # the loops held still this long after a change: saved
 EXIT_SAVE_WAIT = 0.3  # at exit, how long a save waits for a loop's last bar
+WIRING_SECONDS = 1.0  # how often the audio ports' connections are looked at
 
 
 class Session:
@@ -94,10 +96,12 @@ class Session:
         self.said: deque[str] = deque(maxlen=6)
         self.latest: Status | None = None
         self.rss_start = 0.0
-        self.loops_seen: tuple[tuple[str, int, int], ...] = ()
+        self.loops_seen: tuple[tuple[str, int, int], ...] = ()  # the tracks, at the last look
         self.changed_at: float | None = None  # the loops changed and are not saved yet
         self.saved_to: str | None = None
         self.closed = False
+        self.wiring = Wiring()  # the audio ports' connections, made again after a restart
+        self.wired_at = 0.0
 
     def __enter__(self) -> Session:
         return self
@@ -236,11 +240,18 @@ class Session:
         if self.gone_since is None and audio is not None:
             report = self._report(audio, 0.0)
             stalled = self.mirror is not None and now - self.mirror.stamp > STALL_SECONDS
-            if isinstance(report, Failure) or stalled:
-                why = report.text if isinstance(report, Failure) else "the audio stopped running"
+            server_said = self.wiring.shut_down.is_set()
+            if isinstance(report, Failure) or stalled or server_said:
+                why = "the audio server stopped" if server_said else "the audio stopped running"
+                why = report.text if isinstance(report, Failure) else why
+                self.wiring.drop()
                 audio.stop(0.2)
                 self._gone(now, f"{why}; the loops are kept; waiting for the audio server", lines)
-            elif not audio.alive():
+            elif audio.alive():
+                if now - self.wired_at > WIRING_SECONDS:
+                    self.wired_at = now
+                    self.wiring.remember()
+            else:
                 quick = now - audio.started < QUICK_DEATH
                 self.audio_failures = self.audio_failures + 1 if quick else 1
                 if self.audio_failures > AUDIO_RETRIES:
@@ -272,8 +283,11 @@ class Session:
             report = self._report(audio, 0.0)
             if isinstance(report, Ready):
                 self._running(report)
+                links = self.wiring.restore()
+                wired = f"; {links} connection(s) made again" if links else ""
                 lines.append(
-                    f"the audio runs again on '{report.device}'; every loop plays on in phase"
+                    f"the audio runs again on '{report.device}'{wired}; every loop plays on "
+                    "in phase"
                 )
                 return None
             if isinstance(report, Failure) or not audio.alive():
@@ -305,7 +319,9 @@ class Session:
             return
         loops = tuple((t.state.value, t.bars, t.layers) for t in self.mirror.view.tracks())
         now = time.monotonic()
-        if loops != self.loops_seen:
+        if not self.loops_seen:  # the first look: what was loaded is saved already
+            self.loops_seen = loops
+        elif loops != self.loops_seen:
             self.loops_seen = loops
             self.changed_at = now
         elif self.changed_at is not None and now - self.changed_at > AUTOSAVE_SECONDS:
@@ -357,6 +373,7 @@ class Session:
                 child.stop()
         self.mirror = None
         self.saver = None
+        self.wiring.drop()
         self.mapping.close()
 
 
