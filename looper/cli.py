@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DRAW_SECONDS = 1 / 15
+SHOWN_PROBLEMS = 100
 COMMANDS = ("run", "render", "check", "devices", "monitor", "demo", "calibrate", "learn")
 
 
@@ -31,6 +32,13 @@ def _fail(err: Console, code: int, *lines: str | Text) -> int:
     for text in lines:
         err.print(text)
     return code
+
+
+def _first(problems: Sequence[object]) -> list[str]:
+    """The first SHOWN_PROBLEMS problems, and how many more: a wrong file can have thousands."""
+    shown = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+    more = len(problems) - len(shown)
+    return [*shown, f"... and {more} more (is this the right file?)"] if more else shown
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         heading = Text(f"{args.config}: the config has mistakes; nothing was started:", "bold red")
-        return _fail(err, EXIT_USAGE, heading, *map(str, error.problems))
+        return _fail(err, EXIT_USAGE, heading, *_first(error.problems))
     handlers = {
         "render": _render,
         "check": _check,

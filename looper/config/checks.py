@@ -196,12 +196,16 @@ PORT = _either(_text("part of the port name"), Check("null (the first port)", _n
 LATENCY = _either(number(0, 1000), choice(["auto"]))
 BPM = _either(number(MIN_BPM, MAX_BPM), choice(["auto"]))
 TRACK = _either(integer(1, what="a track number"), choice(["all"]), Check("null", _null))
-_CHANNELS_ALLOWED = "a list of channel numbers from 1 to 64, each once, e.g. [1, 2]"
+MAX_CHANNELS = 64
+_CHANNELS_ALLOWED = f"a list of channel numbers from 1 to {MAX_CHANNELS}, each once, e.g. [1, 2]"
 
 
 def _channel_list(value: Any) -> Any:
+    """A list, and no longer than the channels there are (before each item is checked)."""
     if not isinstance(value, list):
         raise found(value, _CHANNELS_ALLOWED)
+    if len(value) > MAX_CHANNELS:
+        raise found(value, f"at most {MAX_CHANNELS} channels ({len(value)} given)")
     return value
 
 
@@ -216,7 +220,7 @@ def _distinct_channels(channels: tuple[int, ...]) -> tuple[int, ...]:
 
 #: 1-based device channels; unique and non-empty.
 Channels = Annotated[
-    tuple[Annotated[int, integer(1, 64, "a channel number")], ...],
+    tuple[Annotated[int, integer(1, MAX_CHANNELS, "a channel number")], ...],
     BeforeValidator(_channel_list),
     AfterValidator(_distinct_channels),
 ]
