@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 
 import yaml
 from yaml._yaml import CParser
+from yaml._yaml import Mark as CMark
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
@@ -267,9 +268,10 @@ class LineLoader(Composer, CParser, SafeConstructor, Resolver):
             yield key, self._build(value_node, (*loc, key))
 
 
-def _refuse(problem: str, mark: yaml.Mark) -> NoReturn:
+def _refuse(problem: str, mark: yaml.Mark | CMark | None) -> NoReturn:
     """Stop reading: the problem, on its line (what `yaml_problem` shows)."""
-    raise yaml.constructor.ConstructorError(None, None, problem, mark)
+    # libyaml's marks have the fields of PyYAML's (line, column), which is all that is read
+    raise yaml.constructor.ConstructorError(None, None, problem, mark)  # type: ignore[arg-type]
 
 
 def parse_yaml(text: str, filename: str) -> LineLoader:

@@ -16,6 +16,8 @@ from looper.config.checks import unknown_key, validate
 from looper.config.lines import ConfigError, Problem, Report, parse_yaml, show
 from looper.config.rules import (
     check_clicktrack,
+    check_latency,
+    check_machine,
     check_memory,
     check_midi,
     check_pedals,
@@ -100,6 +102,7 @@ def parse_config(text: str, filename: str) -> Config:
         check_clicktrack(clicktrack, report)
     if audio is not None and clicktrack is not None and tracks is not None:
         check_memory(audio, clicktrack, tracks, report)
+        check_latency(audio, clicktrack, tracks, report)
     if audio is not None and tracks is not None:
         check_routing(audio, tracks, report)
     check_pedals(pedals, tracks.count if tracks is not None else None, report)
@@ -114,7 +117,7 @@ def parse_config(text: str, filename: str) -> Config:
         or midi is None
     ):
         raise report.error()
-    return Config(
+    config = Config(
         audio=audio,
         clicktrack=clicktrack,
         tracks=tracks,
@@ -122,6 +125,10 @@ def parse_config(text: str, filename: str) -> Config:
         midi=midi,
         pedals=tuple(pedals.values()),
     )
+    check_machine(config, report)  # on the whole config: it sizes the engine
+    if report.problems:
+        raise report.error()
+    return config
 
 
 def read_text(path: str | Path) -> str:
