@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--config", required=True, type=Path)
     render.add_argument("--input", required=True, type=Path, help="what the performer played")
     render.add_argument("--midi", required=True, type=Path, help="the pedal stomps, a MIDI file")
-    render.add_argument("--output", required=True, type=Path, help="32-bit float WAV to write")
+    render.add_argument(
+        "--output", required=True, type=Path, help="the file to write: .wav, .flac or .ogg"
+    )
     render.add_argument("--tail-bars", type=int, default=0, metavar="N", help="N bars more")
     render.add_argument("--no-click", action="store_true", help="leave the click out")
     render.add_argument("--stems", type=Path, metavar="DIR", help="also write each track's loop")
@@ -149,10 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _render(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     from looper.tools.render import RenderError, render
 
-    if args.tail_bars < 0:
-        return _fail(
-            err, EXIT_USAGE, "--tail-bars: found a negative number; allowed: 0 or more bars"
-        )
     try:
         result = render(
             config,
@@ -201,8 +199,8 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     """Play live until Ctrl-C or SIGTERM: a live screen on a terminal, else a line per change."""
     from looper.live.audio import Failure
     from looper.live.supervisor import Session, stop_on_signals
+    from looper.sessions.manifest import SessionError
     from looper.sessions.plan import plan_run
-    from looper.sessions.store import SessionError
 
     if args.latency_ms is not None:
         if not 0 <= args.latency_ms <= 1000:

@@ -38,11 +38,13 @@ __all__ = [
     "FLAG",
     "LATENCY",
     "MAX_BPM",
+    "MAX_CHANNELS",
     "MIN_BPM",
     "PORT",
     "TRACK",
     "Channels",
     "Check",
+    "check_of",
     "choice",
     "found",
     "integer",
@@ -229,9 +231,9 @@ Channels = Annotated[
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _allowed(model: type[BaseModel], key: str) -> str:
-    """What a field allows, from its Check."""
-    return next(m.allowed for m in model.model_fields[key].metadata if isinstance(m, Check))
+def check_of(model: type[BaseModel], key: str) -> Check:
+    """A field's Check: what checks the same value elsewhere (a session's sample rate)."""
+    return next(m for m in model.model_fields[key].metadata if isinstance(m, Check))
 
 
 def validate(model: type[_M], data: Any, loc: Loc, report: Report) -> _M | None:
@@ -247,7 +249,7 @@ def validate(model: type[_M], data: Any, loc: Loc, report: Report) -> _M | None:
             elif e["type"] == "extra_forbidden":
                 message = unknown_key(key, _model_at(model, e["loc"]).model_fields)
             elif e["type"] == "missing":
-                message = f"found no {key}; allowed: {_allowed(model, str(key))}"
+                message = f"found no {key}; allowed: {check_of(model, str(key)).allowed}"
             else:  # not expected: every field has a Check; keep pydantic's words
                 message = f"found {show(e['input'])}; allowed: {e['msg']}"
             report(where, message)

@@ -29,9 +29,10 @@ from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Save, 
 from looper.core.engine import Engine
 from looper.core.tracks import State
 from looper.live.audio import pump_commands
+from looper.sessions.manifest import SessionError
 from looper.sessions.plan import SessionPlan, with_session_tempo
 from looper.sessions.saver import Saver, snapshot
-from looper.sessions.store import SessionError, read_session, write_session
+from looper.sessions.store import read_session, write_session
 
 RATE = 8000
 BAR = 8000  # 240 bpm in 4/4 at 8 kHz: a beat is 2000 frames
@@ -293,7 +294,7 @@ def intact(directory: Path) -> None:
 
 DAMAGE = {
     "manifest missing": (remove("session.yaml"), {}, "session.yaml: missing"),
-    "invalid YAML": (edit("tracks:", "tracks: [\n"), {}, "session.yaml:13: invalid YAML"),
+    "invalid YAML": (edit("tracks:", "tracks: [\n"), {}, "session.yaml:13: YAML syntax error"),
     "not a mapping": (
         lambda d: (d / "session.yaml").write_text("[1, 2]"),
         {},
