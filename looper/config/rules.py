@@ -121,23 +121,22 @@ def check_latency(audio: Audio, click: Clicktrack, tracks: Tracks, report: Repor
 
     A loop's history is read one latency late, and its seam fades in over the crossfade:
     a shorter bar would be played before it was recorded, and the engine could not start.
-    A number bpm must pass at its own bar; with `bpm: auto`, at the slowest tempo's (the
-    longest bar), else no first loop could ever be taken. With `latency_ms: auto` the
-    latency is what the card reports at start, unknown here: the engine says then."""
-    if audio.latency_ms == "auto":
+    With `bpm: auto` the slowest tempo's bar (3 s at least) is longer than any latency and
+    crossfade the schema allows (1 s and 0.1 s): the engine refuses a first loop too fast
+    for the latency, on stage. With `latency_ms: auto` the latency is what the card
+    reports at start, unknown here: the engine says then."""
+    if audio.latency_ms == "auto" or click.bpm == "auto":
         return
-    rate = audio.sample_rate
-    bpm = MIN_BPM if click.bpm == "auto" else float(click.bpm)
+    rate, bpm = audio.sample_rate, float(click.bpm)
     bar = Grid.from_bpm(rate, bpm, click.beats_per_bar).bar
     latency = latency_frames(audio.latency_ms, rate, None)
     if latency_fits(bar, latency, crossfade_frames(audio, tracks)):
         return
     bar_ms = bar * 1000 / rate
-    slowest = " (the slowest tempo: with bpm auto)" if click.bpm == "auto" else ""
     report(
         ("audio", "latency_ms"),
         f"found {audio.latency_ms:g}: with tracks.crossfade_ms ({tracks.crossfade_ms:g}) not "
-        f"shorter than a bar ({bar_ms:.0f} ms at {bpm:g} bpm{slowest}); allowed: latency plus "
+        f"shorter than a bar ({bar_ms:.0f} ms at {bpm:g} bpm); allowed: latency plus "
         f"crossfade under {bar_ms:.0f} ms, since a loop's history is read one latency late (a "
         "bar must be longer than the latency and the crossfade): lower audio.latency_ms "
         "(looper calibrate measures it) or tracks.crossfade_ms, or set a slower clicktrack.bpm "
