@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -33,18 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "configs" / "pedalboard.yaml"
 
 
-@pytest.fixture(autouse=True)
-def no_hang() -> Iterator[None]:
-    """A read that blocks (a FIFO, /dev/zero) fails the test after 30 s instead of hanging."""
-
-    def hung(signum: int, frame: FrameType | None) -> None:
-        pytest.fail("the config was read without bound: it hung")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("no_hang")
 
 
 def refused(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
@@ -166,7 +153,8 @@ def test_a_tag_on_a_mapping_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["9" * 5000, "-" + "1" * (MAX_DIGITS + 1), "0." + "3" * MAX_DIGITS, "1" * 31 + ".0e+5"]
+    "number",
+    ["9" * 5000, "-" + "1" * (MAX_DIGITS + 1), "0." + "3" * MAX_DIGITS, "1" * 31 + ".0e+5"],
 )
 def test_a_number_with_too_many_digits_is_refused_before_it_is_converted(number: str) -> None:
     problem = only(f"master:\n  volume: {number}\n")
