@@ -70,7 +70,7 @@ MAX_NODES = 20_000
 MAX_DIGITS = 30
 _TOO_MANY = (
     f"found more than {MAX_NODES:,} values (an alias counts as often as it is used); "
-    f"allowed: at most {MAX_NODES:,} (a pedal map has a few hundred)"
+    f"allowed: at most {MAX_NODES:,} (a pedal map or a session has a few hundred)"
 )
 _TOO_DEEP = f"found lists or mappings nested over {MAX_DEPTH} deep; allowed: at most {MAX_DEPTH}"
 _NUMBERS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")

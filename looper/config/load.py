@@ -146,7 +146,7 @@ def read_text(path: str | Path) -> str:
             [Problem(name, None, "", "found no such file; allowed: a path to a YAML file")]
         ) from None
     except FileRefused as error:
-        big = " (a pedal map is a few KB: is this the right file?)"
+        big = " (a pedal map or a session's manifest is a few KB: is this the right file?)"
         big = big if isinstance(error, FileTooBig) else ""
         raise ConfigError([Problem(name, None, "", f"{error.found}{big}")]) from None
     except OSError as error:

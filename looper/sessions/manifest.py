@@ -97,7 +97,10 @@ def parse_manifest(path: Path) -> Manifest:
     try:
         loader = parse_yaml(read_text(path), str(path))
     except ConfigError as error:
-        problems = [f"{problem}; fix the line or {FIX}" for problem in error.problems]
+        problems = [
+            f"{problem}; {FIX}" if problem.line is None else f"{problem}; fix the line or {FIX}"
+            for problem in error.problems
+        ]
         raise SessionError(problems) from None
     data = loader.data
     twice = [

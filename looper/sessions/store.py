@@ -129,11 +129,19 @@ def _create(directory: Path, name: str, staged: list[tuple[Path, Path]]) -> Bina
 
     O_EXCL with O_NOFOLLOW: if anything is at the temporary name already (a link
     planted to make the save overwrite another file), the open fails and nothing is
-    written through it (FileExistsError, which the saver reports).
+    written through it.
     """
     tmp = directory / temporary_name(name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o644)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileExistsError:
+        raise SessionError(
+            [
+                f"{tmp}: something is there already (a link planted to be written through?); "
+                "nothing was written through it: remove it, or give --session another directory"
+            ]
+        ) from None
     staged.append((tmp, directory / name))
     return os.fdopen(fd, "w+b")  # soundfile reads back and seeks in what it writes
 

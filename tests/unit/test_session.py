@@ -468,7 +468,7 @@ def test_a_link_planted_at_a_temporary_name_is_not_followed(
     monkeypatch.setattr(store, "temporary_name", lambda name: planted)
     engine = engine_for(configured())
     perform(engine, SCRIPT, played(8 * BAR))
-    with pytest.raises(FileExistsError):
+    with pytest.raises(SessionError, match=f"{planted}: something is there already"):
         write_session(saved, snapshot(engine), CREATED)
     assert victim.read_text() == "someone else's file"
     assert contents(saved) == before
