@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 import yaml
 from signals import ramp
+from test_bad_config import SHAPES, places, with_value
 
 from looper.cli import main
 from looper.config import Config, parse_config
@@ -479,3 +480,21 @@ def test_each_save_writes_under_fresh_names_and_leaves_none_behind(saved: Path) 
     names = {store.temporary_name("track1.wav") for _ in range(100)}
     assert len(names) == 100 and all(n.startswith(".track1.wav.") for n in names)
     assert not [p for p in os.listdir(saved) if p.endswith(".looper-tmp")]
+
+
+def test_every_key_of_a_manifest_answers_every_wrong_shape_with_a_session_error(
+    saved: Path,
+) -> None:
+    """The config's fuzz of shapes (test_bad_config), over every key of a saved manifest."""
+    manifest = saved / "session.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    tried = 0
+    for at in places(data):
+        for shape in [*SHAPES, 0, 1e300]:
+            manifest.write_text(yaml.dump(with_value(data, at, shape), Dumper=yaml.CSafeDumper))
+            try:
+                read_session(saved, configured())
+            except SessionError as error:
+                assert all(problem.startswith(str(saved)) for problem in error.problems)
+            tried += 1
+    assert tried > 300
