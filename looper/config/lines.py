@@ -36,13 +36,20 @@ from math import isfinite
 from typing import Any, NoReturn
 
 import yaml
-from yaml._yaml import CParser
-from yaml._yaml import Mark as CMark
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from looper.errors import LooperError
+
+try:  # PyYAML's wheels bundle libyaml; a build without it cannot read configs fast enough
+    from yaml._yaml import CParser
+    from yaml._yaml import Mark as CMark
+except ImportError as error:  # pragma: no cover - a broken install
+    raise ImportError(
+        "looper reads YAML with libyaml, which this PyYAML lacks: "
+        "pip install --force-reinstall --only-binary :all: pyyaml"
+    ) from error
 
 __all__ = [
     "MAX_DEPTH",
