@@ -45,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--config", required=True, type=Path)
     render.add_argument("--input", required=True, type=Path, help="what the performer played")
     render.add_argument("--midi", required=True, type=Path, help="the pedal stomps, a MIDI file")
-    render.add_argument("--output", required=True, type=Path, help="32-bit float WAV to write")
+    render.add_argument(
+        "--output", required=True, type=Path, help="the file to write: .wav, .flac or .ogg"
+    )
     render.add_argument("--tail-bars", type=int, default=0, metavar="N", help="N bars more")
     render.add_argument("--no-click", action="store_true", help="leave the click out")
     render.add_argument("--stems", type=Path, metavar="DIR", help="also write each track's loop")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DRAW_SECONDS = 1 / 15
+SHOWN_PROBLEMS = 100
 COMMANDS = ("run", "render", "check", "devices", "monitor", "demo", "calibrate", "learn")
 
 
@@ -33,6 +34,13 @@ def _fail(err: Console, code: int, *lines: str | Text) -> int:
     for text in lines:
         err.print(text)
     return code
+
+
+def _first(problems: Sequence[object]) -> list[str]:
+    """The first SHOWN_PROBLEMS problems, and how many more: a wrong file can have thousands."""
+    shown = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+    more = len(problems) - len(shown)
+    return [*shown, f"... and {more} more (is this the right file?)"] if more else shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +75,7 @@ def _main(argv: Sequence[str] | None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         heading = Text(f"{args.config}: the config has mistakes; nothing was started:", "bold red")
-        return _fail(err, EXIT_USAGE, heading, *map(str, error.problems))
+        return _fail(err, EXIT_USAGE, heading, *_first(error.problems))
     handlers = {
         "render": _render,
         "check": _check,
@@ -85,10 +93,6 @@ def _main(argv: Sequence[str] | None) -> int:
 def _render(args: argparse.Namespace, config: Config, out: Console, err: Console) -> int:
     from looper.tools.render import RenderError, render
 
-    if args.tail_bars < 0:
-        return _fail(
-            err, EXIT_USAGE, "--tail-bars: found a negative number; allowed: 0 or more bars"
-        )
     try:
         result = render(
             config,
@@ -140,8 +144,8 @@ def _run(args: argparse.Namespace, config: Config, out: Console, err: Console) -
     from looper.live.children import stop_on_signals
     from looper.live.screen import summary
     from looper.live.supervisor import Session
+    from looper.sessions.manifest import SessionError
     from looper.sessions.plan import last_session, plan_run
-    from looper.sessions.store import SessionError
 
     with stop_on_signals() as stopping:  # from the first moment: no traceback, ever
         if args.latency_ms is not None:

@@ -21,8 +21,10 @@ even where libjack is missing.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -94,3 +96,18 @@ def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     return state
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """A read that blocks (a FIFO, /dev/zero) fails the test after 30 s instead of hanging the
+    suite: a guard for the bad-input tests, not a timed assertion."""
+
+    def hung(signum: int, frame: FrameType | None) -> None:
+        pytest.fail("a file was read without bound: it hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

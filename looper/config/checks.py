@@ -38,11 +38,13 @@ __all__ = [
     "FLAG",
     "LATENCY",
     "MAX_BPM",
+    "MAX_CHANNELS",
     "MIN_BPM",
     "PORT",
     "TRACK",
     "Channels",
     "Check",
+    "check_of",
     "choice",
     "found",
     "integer",
@@ -196,12 +198,16 @@ PORT = _either(_text("part of the port name"), Check("null (the first port)", _n
 LATENCY = _either(number(0, 1000), choice(["auto"]))
 BPM = _either(number(MIN_BPM, MAX_BPM), choice(["auto"]))
 TRACK = _either(integer(1, what="a track number"), choice(["all"]), Check("null", _null))
-_CHANNELS_ALLOWED = "a list of channel numbers from 1 to 64, each once, e.g. [1, 2]"
+MAX_CHANNELS = 64
+_CHANNELS_ALLOWED = f"a list of channel numbers from 1 to {MAX_CHANNELS}, each once, e.g. [1, 2]"
 
 
 def _channel_list(value: Any) -> Any:
+    """A list, and no longer than the channels there are (before each item is checked)."""
     if not isinstance(value, list):
         raise found(value, _CHANNELS_ALLOWED)
+    if len(value) > MAX_CHANNELS:
+        raise found(value, f"at most {MAX_CHANNELS} channels ({len(value)} given)")
     return value
 
 
@@ -216,7 +222,7 @@ def _distinct_channels(channels: tuple[int, ...]) -> tuple[int, ...]:
 
 #: 1-based device channels; unique and non-empty.
 Channels = Annotated[
-    tuple[Annotated[int, integer(1, 64, "a channel number")], ...],
+    tuple[Annotated[int, integer(1, MAX_CHANNELS, "a channel number")], ...],
     BeforeValidator(_channel_list),
     AfterValidator(_distinct_channels),
 ]
@@ -225,9 +231,9 @@ Channels = Annotated[
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _allowed(model: type[BaseModel], key: str) -> str:
-    """What a field allows, from its Check."""
-    return next(m.allowed for m in model.model_fields[key].metadata if isinstance(m, Check))
+def check_of(model: type[BaseModel], key: str) -> Check:
+    """A field's Check: what checks the same value elsewhere (a session's sample rate)."""
+    return next(m for m in model.model_fields[key].metadata if isinstance(m, Check))
 
 
 def validate(model: type[_M], data: Any, loc: Loc, report: Report) -> _M | None:
@@ -243,7 +249,7 @@ def validate(model: type[_M], data: Any, loc: Loc, report: Report) -> _M | None:
             elif e["type"] == "extra_forbidden":
                 message = unknown_key(key, _model_at(model, e["loc"]).model_fields)
             elif e["type"] == "missing":
-                message = f"found no {key}; allowed: {_allowed(model, str(key))}"
+                message = f"found no {key}; allowed: {check_of(model, str(key)).allowed}"
             else:  # not expected: every field has a Check; keep pydantic's words
                 message = f"found {show(e['input'])}; allowed: {e['msg']}"
             report(where, message)

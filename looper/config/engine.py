@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from looper.config.schema import Config, Route
+from looper.config.schema import Audio, Config, Route, Tracks
 from looper.core.settings import EngineSettings
 
 #: The grid `bpm: auto` starts with until the first loop sets the tempo; never heard.
@@ -38,7 +38,7 @@ def engine_settings(config: Config, latency_frames: int, **overrides: object) ->
         click_enabled=c.enabled,
         tracks=t.count,
         late_press=t.late_press,
-        crossfade_frames=round(t.crossfade_ms * a.sample_rate / 1000),
+        crossfade_frames=crossfade_frames(a, t),
         memory_seconds=t.memory_seconds,
         play_from=t.play_from,
         max_block=max(4096, a.block_size),
@@ -53,6 +53,11 @@ def engine_settings(config: Config, latency_frames: int, **overrides: object) ->
         ceiling=10 ** (m.ceiling_db / 20),
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def crossfade_frames(audio: Audio, tracks: Tracks) -> int:
+    """The seam's crossfade in frames: the engine's, and the config check's (rules.py)."""
+    return round(tracks.crossfade_ms * audio.sample_rate / 1000)
 
 
 def _routes(config: Config) -> tuple[Route, ...]:

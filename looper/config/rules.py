@@ -3,17 +3,20 @@
 A pydantic model checks one section or one pedal at a time, so that a mistake in
 one never hides the mistakes in the others; what only shows when keys are read
 together lives here: timings that make a gesture unplayable, a count-in without a
-tempo, a loop memory too small for the tempo, the arguments each action takes,
-tracks within `tracks.count`, one binding per message and gesture, one use per
-cc, a light that needs a track. Each rule
-reports and carries on, so the performer sees every problem in one go. The
-arguments an action takes come from its command's fields (schema.ARGS), never
-from a list of their own.
+tempo, a loop memory too small for the tempo, a latency longer than a bar, a loop
+memory larger than the machine has free, the arguments each action takes, tracks
+within `tracks.count`, one binding per message and gesture, one use per cc, a
+light that needs a track. Each rule reports and carries on, so the performer sees
+every problem in one go. The arguments an action takes come from its command's
+fields (schema.ARGS), never from a list of their own.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from looper.config.checks import MAX_BPM, MIN_BPM, is_number, unknown_key
+from looper.config.engine import crossfade_frames, engine_settings
 from looper.config.lines import Loc, Report, show
 from looper.config.schema import (
     ARGS,
@@ -21,6 +24,7 @@ from looper.config.schema import (
     MESSAGE_KINDS,
     Audio,
     Clicktrack,
+    Config,
     Midi,
     Pedal,
     Tracks,
@@ -28,9 +32,27 @@ from looper.config.schema import (
 from looper.core.bindings import MessageKind
 from looper.core.commands import CONTINUOUS, TRACK_ACTIONS
 from looper.core.grid import Grid
-from looper.core.settings import holds, memory_seconds_needed
+from looper.core.settings import (
+    EngineSettings,
+    holds,
+    latency_fits,
+    latency_frames,
+    max_loop_bars,
+    memory_frames,
+    memory_seconds_needed,
+)
+from looper.core.track import MAX_LAYERS
 
-__all__ = ["check_clicktrack", "check_memory", "check_midi", "check_pedals"]
+__all__ = [
+    "check_clicktrack",
+    "check_latency",
+    "check_machine",
+    "check_memory",
+    "check_midi",
+    "check_pedals",
+    "check_routing",
+    "loop_memory_bytes",
+]
 
 
 def check_midi(midi: Midi, report: Report) -> None:
@@ -92,6 +114,88 @@ def check_memory(audio: Audio, click: Clicktrack, tracks: Tracks, report: Report
         f"holds the {history:g} s of history and {what}: raise tracks.memory_seconds, or "
         "lower audio.history_seconds)",
     )
+
+
+def check_latency(audio: Audio, click: Clicktrack, tracks: Tracks, report: Report) -> None:
+    """A bar longer than the latency and the crossfade together (`core.settings.latency_fits`).
+
+    A loop's history is read one latency late, and its seam fades in over the crossfade:
+    a shorter bar would be played before it was recorded, and the engine could not start.
+    With `bpm: auto` the slowest tempo's bar (3 s at least) is longer than any latency and
+    crossfade the schema allows (1 s and 0.1 s): the engine refuses a first loop too fast
+    for the latency, on stage. With `latency_ms: auto` the latency is what the card
+    reports at start, unknown here: the engine says then."""
+    if audio.latency_ms == "auto" or click.bpm == "auto":
+        return
+    rate, bpm = audio.sample_rate, float(click.bpm)
+    bar = Grid.from_bpm(rate, bpm, click.beats_per_bar).bar
+    latency = latency_frames(audio.latency_ms, rate, None)
+    if latency_fits(bar, latency, crossfade_frames(audio, tracks)):
+        return
+    bar_ms = bar * 1000 / rate
+    report(
+        ("audio", "latency_ms"),
+        f"found {audio.latency_ms:g}: with tracks.crossfade_ms ({tracks.crossfade_ms:g}) not "
+        f"shorter than a bar ({bar_ms:.0f} ms at {bpm:g} bpm); allowed: latency plus "
+        f"crossfade under {bar_ms:.0f} ms, since a loop's history is read one latency late (a "
+        "bar must be longer than the latency and the crossfade): lower audio.latency_ms "
+        "(looper calibrate measures it) or tracks.crossfade_ms, or set a slower clicktrack.bpm "
+        "or more beats_per_bar",
+    )
+
+
+#: Where Linux says how much memory can be had without swapping; without it, no check.
+MEMINFO = Path("/proc/meminfo")
+_FLOAT32, _INT64 = 4, 8  # the bytes of a sample in the page pool, of a page id in a table
+
+
+def available_memory() -> int | None:
+    """MemAvailable in bytes; None where /proc/meminfo is missing or does not say."""
+    try:
+        text = MEMINFO.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for row in text.splitlines():
+        name, _, value = row.partition(":")
+        if name == "MemAvailable" and value.split()[:1] and value.split()[0].isdigit():
+            return int(value.split()[0]) * 1024  # the kernel counts in kB
+    return None
+
+
+def loop_memory_bytes(settings: EngineSettings) -> int:
+    """What the engine allocates (and touches, at set-up) for the loops: the page pool
+    (the history and the loop memory, a float32 per frame and input) and each track's
+    layer tables (MAX_LAYERS page ids for the longest loop, core.settings.max_loop_bars)."""
+    s = settings
+    pool = memory_frames(s.history_seconds, s.memory_seconds, s.sample_rate) * len(s.inputs)
+    return pool * _FLOAT32 + s.tracks * MAX_LAYERS * max_loop_bars(s) * _INT64
+
+
+def check_machine(config: Config, report: Report) -> None:
+    """The loop memory fits in the memory this machine has free now (MemAvailable).
+
+    Run on a whole config (the engine's arithmetic needs every section). A pool larger
+    than that would fail to allocate in the audio process, or push the machine into
+    swapping mid-song; so `check` says it before anything starts."""
+    available = available_memory()
+    if available is None:
+        return
+    need = loop_memory_bytes(engine_settings(config, 0))
+    if need <= available:
+        return
+    a, t = config.audio, config.tracks
+    report(
+        ("tracks", "memory_seconds"),
+        f"found {t.memory_seconds:g}: with audio.history_seconds {a.history_seconds:g} and "
+        f"{len(a.inputs)} input(s) at {a.sample_rate} Hz, the loops need {_gb(need)} of "
+        f"memory and this machine has {_gb(available)} available (MemAvailable); allowed: "
+        "what the machine has: lower tracks.memory_seconds or audio.history_seconds, record "
+        "fewer audio.inputs or at a lower audio.sample_rate, or free memory",
+    )
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:,.1f} GB" if size >= 1e8 else f"{size / 1e6:,.0f} MB"
 
 
 def _check_feedback(at: Loc, pedal: Pedal, report: Report) -> None:

@@ -171,14 +171,21 @@ _LIGHTS = {
 DEFAULT_LIGHTS: dict[str, int] = {state.value: _LIGHTS[state] for state in State}
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A mapping as it was written; its states and values are looper.config.rules' to check."""
+    if not isinstance(value, dict):
+        raise ValueError
+    return value
+
+
 class Feedback(_Section):
     """What a footswitch's light receives: a note or cc whose value shows the track's state."""
 
     note: Annotated[int | None, optional(integer(0, 127))] = None
     cc: Annotated[int | None, optional(integer(0, 127))] = None
     channel: Annotated[int, integer(1, 16)] = 1
-    values: Annotated[dict[str, int], Check("a mapping of track states to 0-127", dict)] = Field(
-        default_factory=dict
+    values: Annotated[dict[str, int], Check("a mapping of track states to 0-127", _mapping)] = (
+        Field(default_factory=dict)
     )
     blink: Annotated[bool, FLAG] = True  # waiting blinks on the beat
 

@@ -53,6 +53,7 @@ from looper.core.routing import Routing, mix
 from looper.core.settings import (
     EngineSettings,
     holds,
+    latency_fits,
     max_loop_bars,
     memory_seconds_needed,
     ring_slots,
@@ -144,7 +145,7 @@ class Engine:
         self.messages: deque[Message] = deque(maxlen=MESSAGES_KEPT)
 
     def _check_bar(self, bar: int) -> None:
-        if bar <= self.latency + self.xfade:
+        if not latency_fits(bar, self.latency, self.xfade):
             raise ValueError(
                 f"a bar of {bar} frames is not longer than the latency ({self.latency}) "
                 f"plus the crossfade ({self.xfade}); lower audio.latency_ms or tracks.crossfade_ms"

@@ -22,6 +22,13 @@ store all need them:
   one bar of loops (so at least 4 pages); a bpm: auto first loop needs room
   for all its bars. The config check (looper/config/rules.py), the engine's
   set-up, a tempo change and the first loop all ask this one rule.
+- `latency_fits`: whether a bar is longer than the latency and the crossfade.
+  Input reaches the history one round trip after it was played, so the
+  engine reads a loop's history one latency late (performance time is output
+  time less the latency), and a loop's seam fades in over the crossfade
+  before its bar: a bar not longer than both together would be played back
+  before it was recorded. `looper check` refuses such a config
+  (looper/config/rules.py), the engine such a tempo.
 """
 
 from __future__ import annotations
@@ -110,6 +117,11 @@ def holds(
 ) -> bool:
     """Whether the memory holds the history ring and `bars` bars of loops, at this bar."""
     return loop_bars_room(history_seconds, memory_seconds, sample_rate, bar) >= bars
+
+
+def latency_fits(bar: int, latency: int, crossfade: int) -> bool:
+    """Whether a bar of `bar` frames is longer than the latency plus the crossfade."""
+    return bar > latency + crossfade
 
 
 def memory_seconds_needed(

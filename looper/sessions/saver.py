@@ -25,8 +25,9 @@ import soundfile as sf
 from looper.core.engine import Engine
 from looper.core.tracks import State
 from looper.core.view import EngineView
+from looper.sessions.manifest import SessionError
 from looper.sessions.plan import SessionPlan
-from looper.sessions.store import SavedLoop, SessionError, Snapshot, counted, write_session
+from looper.sessions.store import SavedLoop, Snapshot, counted, write_session
 
 RETRY_SECONDS = 0.005
 

@@ -21,37 +21,27 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from looper.config import Config
 from looper.core.grid import Grid
 from looper.core.settings import loop_bars_room, memory_seconds_needed
-from looper.core.tracks import State
-from looper.errors import LooperError
+from looper.files import FileRefused, regular
+from looper.sessions.manifest import FIX, MANIFEST, VERSION, Manifest, SessionError, parse_manifest
 
-VERSION = 1
-MANIFEST = "session.yaml"
 HISTORY = "history.wav"
 TMP_SUFFIX = ".looper-tmp"  # a file being written; never part of a session
 TRACK_FILE = re.compile(r"track\d+\.wav")
 STAMP = "%Y-%m-%d_%H-%M-%S"  # sessions/<STAMP>/ when no --session DIR is given
-FIX = "restore it from a backup, or give --session another directory"
-
-
-class SessionError(LooperError, ValueError):
-    """A session that cannot be loaded or written; one line per problem, each with its fix."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +102,14 @@ def write_session(directory: Path, snap: Snapshot, created: datetime) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for name, audio in wavs.items():
-            tmp = directory / f".{name}{TMP_SUFFIX}"
-            staged.append((tmp, directory / name))
-            sf.write(str(tmp), audio, snap.sample_rate, subtype="FLOAT", format="WAV")
-            _fsync(tmp)
-        tmp = directory / f".{MANIFEST}{TMP_SUFFIX}"
-        staged.append((tmp, directory / MANIFEST))
-        tmp.write_text(_manifest(snap, created), encoding="utf-8")
-        _fsync(tmp)
+            with _create(directory, name, staged) as file:
+                sf.write(file, audio, snap.sample_rate, subtype="FLOAT", format="WAV")
+                _flush(file)
+        with _create(directory, MANIFEST, staged) as file:
+            file.write(_manifest(snap, created).encode("utf-8"))
+            _flush(file)
         for tmp, final in staged:
-            os.replace(tmp, final)
+            os.replace(tmp, final)  # a rename replaces a link at `final`, never follows it
     finally:
         for tmp, _ in staged:  # gone already when all went well
             tmp.unlink(missing_ok=True)
@@ -131,8 +119,41 @@ def write_session(directory: Path, snap: Snapshot, created: datetime) -> None:
     _fsync(directory)
 
 
+def temporary_name(name: str) -> str:
+    """A fresh hidden name for `name` being written: no one can plant a link there first."""
+    return f".{name}.{secrets.token_hex(8)}{TMP_SUFFIX}"
+
+
+def _create(directory: Path, name: str, staged: list[tuple[Path, Path]]) -> BinaryIO:
+    """A new file under a temporary name, for `name`; added to `staged` once it exists.
+
+    O_EXCL with O_NOFOLLOW: if anything is at the temporary name already (a link
+    planted to make the save overwrite another file), the open fails and nothing is
+    written through it.
+    """
+    tmp = directory / temporary_name(name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileExistsError:
+        raise SessionError(
+            [
+                f"{tmp}: something is there already (a link planted to be written through?); "
+                "nothing was written through it: remove it, or give --session another directory"
+            ]
+        ) from None
+    staged.append((tmp, directory / name))
+    return os.fdopen(fd, "w+b")  # soundfile reads back and seeks in what it writes
+
+
+def _flush(file: BinaryIO) -> None:
+    """Push a written file to the disk before it is renamed over the old one."""
+    file.flush()
+    os.fsync(file.fileno())
+
+
 def _fsync(path: Path) -> None:
-    """Push a file, or a directory's entries, to the disk before renaming over the old ones."""
+    """Push a directory's entries to the disk, after the renames."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -194,54 +215,6 @@ def _refuse_foreign(directory: Path) -> None:
 # ---- loading -----------------------------------------------------------------------
 
 
-def _plain_wav_name(name: str) -> str:
-    if "/" in name or "\\" in name or not name.endswith(".wav") or name.startswith("."):
-        raise ValueError("a file name in the session directory, ending in .wav")
-    return name
-
-
-WavName = Annotated[str, AfterValidator(_plain_wav_name)]
-
-
-def _saved_state(value: str) -> str:
-    if value not in SAVED_STATES:
-        raise ValueError(f"found {value!r}; allowed: {', '.join(SAVED_STATES)}")
-    return value
-
-
-#: What a saved track can have been doing: any state of a track that has a loop.
-SAVED_STATES = tuple(s.value for s in State if s not in (State.EMPTY, State.WAITING))
-SavedState = Annotated[str, AfterValidator(_saved_state)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _HistoryEntry(_Strict):
-    file: WavName
-    seconds: float = Field(ge=0)
-
-
-class _TrackEntry(_Strict):
-    number: int = Field(ge=1)
-    state: SavedState
-    bars: int = Field(ge=1)
-    volume: float = Field(ge=0.0, le=1.0)
-    file: WavName
-
-
-class _Manifest(_Strict):
-    version: int
-    created: str | datetime
-    sample_rate: int = Field(ge=8000, le=384000)
-    bpm: float = Field(gt=0)
-    beats_per_bar: int = Field(ge=1, le=16)
-    channels: int = Field(ge=1, le=64)
-    history: _HistoryEntry
-    tracks: list[_TrackEntry]
-
-
 def read_session(directory: Path, config: Config) -> LoadedSession | None:
     """The session saved in `directory`, checked against the config; None when there is none yet.
 
@@ -252,46 +225,13 @@ def read_session(directory: Path, config: Config) -> LoadedSession | None:
         manifest_path = directory / MANIFEST
         if not manifest_path.exists():
             return None
-        manifest = _parse_manifest(manifest_path)
+        manifest = parse_manifest(manifest_path)
         return _check(directory, manifest, config)
     except OSError as error:  # permissions, a disk that went away
         raise SessionError([f"{directory}: cannot be read ({error}); {FIX}"]) from None
 
 
-def _parse_manifest(path: Path) -> _Manifest:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SessionError([f"{path}: not UTF-8 text; {FIX}"]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        what = getattr(error, "problem", None) or "unreadable"
-        raise SessionError([f"{where}: invalid YAML ({what}); fix the line or {FIX}"]) from None
-    if not isinstance(data, dict):
-        raise SessionError(
-            [f"{path}: found {type(data).__name__}, not a mapping of session keys; {FIX}"]
-        )
-    version = data.get("version")
-    if version != VERSION:
-        newer = isinstance(version, int) and version > VERSION
-        whom = " (written by a newer looper: update this one)" if newer else ""
-        raise SessionError(
-            [f"{path}: version is {version!r}; this looper reads version {VERSION}{whom}"]
-        )
-    try:
-        return _Manifest.model_validate(data)
-    except ValidationError as error:
-        problems = []
-        for e in error.errors(include_url=False):
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
-            found = "nothing" if e["type"] == "missing" else repr(e["input"])
-            why = e["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {where.lstrip('.')}: found {found}: {why}; {FIX}")
-        raise SessionError(problems) from None
-
-
-def _check(directory: Path, m: _Manifest, config: Config) -> LoadedSession:
+def _check(directory: Path, m: Manifest, config: Config) -> LoadedSession:
     """The manifest against the config, each file against the manifest; every problem found."""
     manifest = directory / MANIFEST
     a, t = config.audio, config.tracks
@@ -308,7 +248,7 @@ def _check(directory: Path, m: _Manifest, config: Config) -> LoadedSession:
             f"set audio.inputs to {m.channels} channel(s) in the config"
         )
     numbers = [entry.number for entry in m.tracks]
-    twice = sorted({n for n in numbers if numbers.count(n) > 1})
+    twice = sorted(n for n, times in Counter(numbers).items() if times > 1)
     if twice:
         problems.append(f"{manifest}: tracks: track {_list(twice)} saved twice; {FIX}")
     beyond = sorted(n for n in numbers if n > t.count)
@@ -357,7 +297,7 @@ def _list(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers))
 
 
-def _check_memory(manifest: Path, m: _Manifest, config: Config, bar: int) -> list[str]:
+def _check_memory(manifest: Path, m: Manifest, config: Config, bar: int) -> list[str]:
     """Whether the loops fit and leave the history ring its pages, as the engine counts.
 
     The arithmetic is the engine's own (core/settings.py), so the two cannot disagree.
@@ -373,13 +313,17 @@ def _check_memory(manifest: Path, m: _Manifest, config: Config, bar: int) -> lis
     ]
 
 
-def _check_wav(path: Path, m: _Manifest, problems: list[str]) -> int | None:
+def _check_wav(path: Path, m: Manifest, problems: list[str]) -> int | None:
     """The file's length in frames when it matches the session's rate and channels."""
-    if not path.is_file():
+    try:
+        regular(path)  # a FIFO or a device would hang libsndfile's open or read
+        info = sf.info(str(path))
+    except FileNotFoundError:
         problems.append(f"{path}: missing ({MANIFEST} names it); {FIX}")
         return None
-    try:
-        info = sf.info(str(path))
+    except FileRefused as error:
+        problems.append(f"{error}; {FIX}")
+        return None
     except (sf.LibsndfileError, RuntimeError) as error:
         problems.append(f"{path}: not a readable audio file ({error}); {FIX}")
         return None

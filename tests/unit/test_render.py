@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import mido
 import numpy as np
@@ -13,7 +17,7 @@ from signals import ramp
 from looper.cli import main
 from looper.config import parse_config
 from looper.core.commands import Backloop, Undo
-from looper.tools.render import read_midi, render
+from looper.tools.render import MAX_TAIL_BARS, RenderError, read_midi, render
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "demo"
@@ -249,3 +253,153 @@ def _args(files: dict[str, Path]) -> list[str]:
         "--midi",
         str(files["midi"]),
     ]
+
+
+# ---- bad paths, formats, tails and MIDI files ------------------------------------------------
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("which", "how"),
+    [("input", "same path"), ("input", "another spelling"), ("input", "link"), ("midi", "link")],
+)
+def test_the_output_never_overwrites_what_the_render_reads(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    which: str,
+    how: str,
+) -> None:
+    target = files[which]
+    (tmp_path / "sub").mkdir()
+    out = {
+        "same path": target,
+        "another spelling": tmp_path / "sub" / ".." / target.name,
+        "link": tmp_path / "out.wav",
+    }[how]
+    if how == "link":
+        out.symlink_to(target)
+    before = digest(target)
+    assert main(["render", *_args(files), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"is the --{which} file" in err and "render never writes over what it reads" in err
+    assert digest(target) == before
+
+
+def test_stems_never_overwrite_the_input(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files["input"].rename(tmp_path / "track1.wav")
+    files["input"] = tmp_path / "track1.wav"
+    args = ["--output", str(tmp_path / "o.wav"), "--stems", str(tmp_path)]
+    assert main(["render", *_args(files), *args]) == 2
+    assert f"{tmp_path}/track1.wav: is the --input file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ext", "kind", "subtype"), [("flac", "FLAC", "PCM_24"), ("ogg", "OGG", "VORBIS")]
+)
+def test_flac_and_ogg_are_written_by_the_extension(
+    files: dict[str, Path], tmp_path: Path, ext: str, kind: str, subtype: str
+) -> None:
+    wav, other = tmp_path / "out.wav", tmp_path / f"out.{ext.upper()}"
+    for out in (wav, other):
+        assert main(["render", *_args(files), "--output", str(out), "--tail-bars", "1"]) == 0
+    info = sf.info(str(other))
+    assert (info.format, info.subtype, info.frames) == (kind, subtype, 7 * BAR)
+    y, z = (sf.read(str(p), dtype="float32")[0] for p in (wav, other))
+    if kind == "FLAC":  # lossless, to 24 bits
+        np.testing.assert_allclose(z, y, atol=2**-23)
+    else:
+        assert np.abs(z).max() > 0.5 * np.abs(y).max()
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [("out.mp3", "the extension '.mp3'"), ("out", "no extension"), ("dir", "is a directory")],
+)
+def test_another_format_or_a_directory_is_refused_naming_the_formats(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    found: str,
+) -> None:
+    (tmp_path / "dir").mkdir()
+    assert main(["render", *_args(files), "--output", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert found in err and "name.wav, name.flac, name.ogg" in err and "Traceback" not in err
+    assert not (tmp_path / name).is_file()
+
+
+@pytest.mark.parametrize("bars", ["-1", str(MAX_TAIL_BARS + 1), str(10**12)])
+def test_a_tail_beyond_the_limit_is_refused_before_any_work(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], bars: str
+) -> None:
+    out = tmp_path / "o.wav"
+    assert main(["render", *_args(files), "--output", str(out), "--tail-bars", bars]) == 2
+    assert (
+        f"--tail-bars: found {bars}; allowed: 0 to {MAX_TAIL_BARS} bars" in capsys.readouterr().err
+    )
+    assert not out.exists()
+
+
+def patched_header(path: Path, offset: int, value: int) -> Path:
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 2] = value.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda p: patched_header(p, 8, 2), "found a type 2 MIDI file"),
+        (lambda p: patched_header(p, 12, 0xE728), "found SMPTE time"),  # -25 fps, 40 per frame
+        (lambda p: patched_header(p, 12, 0), "found 0 ticks per beat"),
+        (lambda p: p.write_bytes(b"MThd"), "not a MIDI file (no MThd header)"),
+    ],
+    ids=["type_2", "smpte", "zero_division", "cut_short"],
+)
+def test_midi_files_the_render_cannot_time_are_refused(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+    said: str,
+) -> None:
+    damage(files["midi"])
+    assert main(["render", *_args(files), "--output", str(tmp_path / "o.wav")]) == 2
+    err = capsys.readouterr().err
+    assert f"{files['midi']}: {said}" in err and "Traceback" not in err
+
+
+def test_a_real_type_2_file_is_refused() -> None:
+    path = Path(tempfile.mkdtemp()) / "t2.mid"
+    midi = mido.MidiFile(type=2)
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60)]))
+    midi.save(str(path))
+    with pytest.raises(RenderError, match="found a type 2 MIDI file"):
+        read_midi(path)
+
+
+@pytest.mark.parametrize("which", ["input", "midi"])
+@pytest.mark.parametrize("what", ["fifo", "dev_zero"])
+def test_a_fifo_or_a_device_is_refused_without_hanging(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    which: str,
+    what: str,
+) -> None:
+    files[which].unlink()
+    if what == "fifo":
+        os.mkfifo(files[which])
+    else:
+        files[which].symlink_to("/dev/zero")
+    assert main(["render", *_args(files), "--output", str(tmp_path / "o.wav")]) == 2
+    kind = "a FIFO (named pipe)" if what == "fifo" else "a character device"
+    assert f"{files[which]}: found {kind}; allowed: a regular file" in capsys.readouterr().err

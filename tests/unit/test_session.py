@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import yaml
 from signals import ramp
+from test_bad_config import SHAPES, places, with_value
 
 from looper.cli import main
 from looper.config import Config, parse_config
@@ -27,9 +28,11 @@ from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, Command, Overdub, Play, Reset, Stop, TrackVolume
 from looper.core.engine import Engine
 from looper.core.tracks import State
+from looper.sessions import store
+from looper.sessions.manifest import SessionError
 from looper.sessions.plan import SessionPlan, with_session_tempo
 from looper.sessions.saver import Saver, snapshot
-from looper.sessions.store import SessionError, read_session, write_session
+from looper.sessions.store import read_session, write_session
 
 RATE = 8000
 BAR = 8000  # 240 bpm in 4/4 at 8 kHz: a beat is 2000 frames
@@ -261,9 +264,32 @@ def intact(directory: Path) -> None:
     """No damage: the config is what does not fit."""
 
 
+def alias_bomb() -> str:
+    """Nine lines that would expand to 9**9 values: the 'billion laughs'."""
+    rows = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "version: 1\n" + "\n".join(rows) + "\n"
+
+
+def link(name: str, target: str) -> Callable:
+    def damage(directory: Path) -> None:
+        (directory / name).unlink()
+        (directory / name).symlink_to(target)
+
+    return damage
+
+
+def fifo(name: str) -> Callable:
+    def damage(directory: Path) -> None:
+        (directory / name).unlink()
+        os.mkfifo(directory / name)
+
+    return damage
+
+
 DAMAGE = {
     "manifest missing": (remove("session.yaml"), {}, "session.yaml: missing"),
-    "invalid YAML": (edit("tracks:", "tracks: [\n"), {}, "session.yaml:13: invalid YAML"),
+    "invalid YAML": (edit("tracks:", "tracks: [\n"), {}, "session.yaml:13: YAML syntax error"),
     "not a mapping": (
         lambda d: (d / "session.yaml").write_text("[1, 2]"),
         {},
@@ -297,6 +323,63 @@ DAMAGE = {
         {"count: 3": "count: 2"},
         "session.yaml: tracks: track 3 but tracks.count is 2; set tracks.count: 3",
     ),
+    # crafted manifests: read as the config is (bounded, no tags), ranged as the config is
+    "tempo too fast": (edit("bpm: 240.0", "bpm: 1000.0"), {}, "session.yaml: bpm: found 1000.0"),
+    "tempo too slow": (edit("bpm: 240.0", "bpm: 5"), {}, "session.yaml: bpm: found 5; allowed"),
+    "tempo not a number": (edit("bpm: 240.0", "bpm: .nan"), {}, "session.yaml:5: YAML error"),
+    "meter": (
+        edit("beats_per_bar: 4", "beats_per_bar: 99"),
+        {},
+        "session.yaml: beats_per_bar: found 99; allowed: an integer from 1 to 16",
+    ),
+    "sample rate": (
+        edit("sample_rate: 8000", "sample_rate: 1"),
+        {},
+        "session.yaml: sample_rate: found 1; allowed",
+    ),
+    "huge track number": (
+        edit("number: 3", f"number: {10**20}"),
+        {},
+        f"session.yaml: tracks: track {10**20} but tracks.count is 3",
+    ),
+    "5000 digits": (
+        edit("bars: 2", "bars: " + "9" * 5000),
+        {},
+        "session.yaml:14: YAML error: found a number",
+    ),
+    "key twice": (edit("channels: 2", "channels: 2\nchannels: 2"), {}, "session.yaml:8: found"),
+    "tag": (edit("bpm: 240.0", "bpm: !!python/object:os.system x"), {}, "session.yaml:5: YAML"),
+    "alias bomb": (
+        lambda d: (d / "session.yaml").write_text(alias_bomb()),
+        {},
+        "session.yaml:2: YAML error: found more than 20,000 values",
+    ),
+    "deep nesting": (
+        lambda d: (d / "session.yaml").write_text("tracks: " + "[" * 40 + "]" * 40),
+        {},
+        "session.yaml:1: YAML error: found lists or mappings nested over 32 deep",
+    ),
+    "over 1 MB": (
+        lambda d: (d / "session.yaml").write_text("#" * 1_000_001),
+        {},
+        "session.yaml: found 1,000,001 bytes; allowed: at most 1,000,000 bytes",
+    ),
+    "manifest is /dev/zero": (
+        link("session.yaml", "/dev/zero"),
+        {},
+        "session.yaml: found a character device; allowed: a regular file",
+    ),
+    "manifest is a FIFO": (
+        fifo("session.yaml"),
+        {},
+        "session.yaml: found a FIFO (named pipe); allowed: a regular file",
+    ),
+    "WAV is /dev/zero": (
+        link("track1.wav", "/dev/zero"),
+        {},
+        "track1.wav: found a character device; allowed: a regular file",
+    ),
+    "WAV is a FIFO": (fifo("track3.wav"), {}, "track3.wav: found a FIFO (named pipe)"),
 }
 
 
@@ -340,3 +423,48 @@ def test_the_looper_stops_before_any_audio_with_exit_2_on_a_damaged_session(
     assert f"{saved}/track3.wav: missing" in err
     assert "Traceback" not in err
     assert contents(saved) == before
+
+
+def test_a_link_planted_at_a_temporary_name_is_not_followed(
+    saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save creates its files exclusively, without following links: a link planted where
+    it writes (here at the name it is made to pick) fails the save, and its target and the
+    session saved before stay as they were."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file")
+    planted = ".track1.wav.planted.looper-tmp"
+    (saved / planted).symlink_to(victim)
+    before = contents(saved)
+    monkeypatch.setattr(store, "temporary_name", lambda name: planted)
+    engine = engine_for(configured())
+    perform(engine, SCRIPT, played(8 * BAR))
+    with pytest.raises(SessionError, match=f"{planted}: something is there already"):
+        write_session(saved, snapshot(engine), CREATED)
+    assert victim.read_text() == "someone else's file"
+    assert contents(saved) == before
+    assert (saved / planted).is_symlink()
+
+
+def test_each_save_writes_under_fresh_names_and_leaves_none_behind(saved: Path) -> None:
+    names = {store.temporary_name("track1.wav") for _ in range(100)}
+    assert len(names) == 100 and all(n.startswith(".track1.wav.") for n in names)
+    assert not [p for p in os.listdir(saved) if p.endswith(".looper-tmp")]
+
+
+def test_every_key_of_a_manifest_answers_every_wrong_shape_with_a_session_error(
+    saved: Path,
+) -> None:
+    """The config's fuzz of shapes (test_bad_config), over every key of a saved manifest."""
+    manifest = saved / "session.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    tried = 0
+    for at in places(data):
+        for shape in [*SHAPES, 0, 1e300]:
+            manifest.write_text(yaml.dump(with_value(data, at, shape), Dumper=yaml.CSafeDumper))
+            try:
+                read_session(saved, configured())
+            except SessionError as error:
+                assert all(problem.startswith(str(saved)) for problem in error.problems)
+            tried += 1
+    assert tried > 300
