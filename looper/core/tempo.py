@@ -33,7 +33,7 @@ import numpy as np
 from looper.core.grid import MAX_BPM, MIN_BPM, Grid
 from looper.core.history import HistoryRing
 from looper.core.messages import MessageCode
-from looper.core.settings import holds, ring_slots
+from looper.core.settings import holds, latency_fits, ring_slots
 from looper.core.track import Track
 from looper.core.tracks import State
 
@@ -66,7 +66,7 @@ def ask_tempo(e: Engine, bpm: float) -> None:
         return
     bpm = min(MAX_BPM, max(MIN_BPM, bpm))
     bar = Grid.from_bpm(e.sample_rate, bpm, e.grid.beats_per_bar).bar
-    if bar <= e.latency + e.xfade:
+    if not latency_fits(bar, e.latency, e.xfade):
         e.say(MessageCode.TOO_FAST, bpm)
         return
     if not _holds(e, bar, 1):
@@ -165,7 +165,7 @@ def close_first_loop(e: Engine, tr: Track, p: int) -> int | None:
     arrived = -(-(e.frame - e.latency - start) // per_beat)
     beat = max(round((p - start) / per_beat), fastest, arrived)
     grid = Grid(e.sample_rate, beat, s.beats_per_bar, start)
-    if grid.bar <= e.latency + e.xfade:
+    if not latency_fits(grid.bar, e.latency, e.xfade):
         e.say(MessageCode.FIRST_LOOP_TOO_SHORT)
         return None
     if beat > slowest or not _holds(e, grid.bar, s.first_loop_bars):
