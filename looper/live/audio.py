@@ -40,10 +40,11 @@ from typing import Any
 
 from looper.config import Config
 from looper.config.engine import engine_settings
+from looper.core.commands import Save
 from looper.core.durable import Checkpoint, fresh_slot, restore
 from looper.core.engine import Engine
 from looper.core.settings import latency_frames
-from looper.live.shared import FRAME, STAMP, Board, CommandRing, Mapping
+from looper.live.shared import FRAME, SAVES, STAMP, Board, CommandRing, Mapping
 from looper.sessions.plan import SessionPlan
 
 WATCH_SECONDS = 0.25  # how often the main thread looks whether the stream still runs
@@ -98,6 +99,9 @@ class Callback:
         ring = self.ring
         while ring.pending():
             command, stamp = ring.pop()
+            if type(command) is Save:  # the main process saves, when it sees the count
+                board.ints[SAVES] += 1
+                continue
             pressed = None if stamp is None else frame - round((now - stamp) * self.rate)
             engine.submit(command, frame, pressed)
         engine.process(indata, outdata)

@@ -20,7 +20,7 @@ from typing import Any
 
 from looper.config import Config
 from looper.live.audio import child_signals
-from looper.live.pipes import PipeSender, RingOutbox
+from looper.live.pipes import PipeOutbox, RingOutbox
 
 STOP_SECONDS = 0.6  # how long a child is given to end once told, before it is killed
 
@@ -109,4 +109,4 @@ def midi_child(
     from looper.midi.process import midi_process
 
     child_signals()
-    midi_process(config, commands, PipeSender(report), life, lights)
+    midi_process(config, commands, PipeOutbox(report), life, lights)

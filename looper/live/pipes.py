@@ -9,11 +9,14 @@ writer to a dead reader gets an error, not a wait. So:
 - each child gets the read end of a `life` pipe, and the main process's
   closing its end is "stop" (readable means stop: the audio process polls it,
   the MIDI process waits on it with its port, looper/midi/process.py);
-- what a child reports (the audio process's Ready or Failure, the MIDI
-  process's events) comes up a pipe the main process polls;
+- what a child reports comes up a pipe the main process polls: the audio
+  process's Ready or Failure (sent once, waited for), the MIDI process's
+  events, written without blocking (`PipeOutbox`): a main process that does
+  not read for a while loses words for the screen, never a stomp (commands go
+  by the ring; a `save` too, which the callback counts on the board);
 - what the main process forwards (the pedal lights) goes down a pipe it
-  writes without blocking (`PipeOutbox`: a full pipe drops the message, and
-  the lights are sent again whole);
+  writes without blocking (a full pipe drops the message, and the lights are
+  sent again whole);
 - the MIDI process's commands go into the shared command ring (`RingOutbox`).
 
 Each adapter has the one method its user calls (`put`), so the MIDI
@@ -22,18 +25,18 @@ process's loop does not know which transport it has.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from multiprocessing.connection import Connection
 from typing import Any
 
-from looper.core.commands import Command, Save
+from looper.core.commands import Command
 from looper.live.shared import CommandRing, Mapping
 
 
 class PipeOutbox:
     """Sends that never wait: False when the message was dropped (the pipe full, or its
-    reader gone)."""
+    reader gone). Each message is one write of less than PIPE_BUF bytes (a light's state, a
+    stomp's words), which a pipe takes whole or not at all."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -41,21 +44,10 @@ class PipeOutbox:
 
     def put(self, item: Any) -> bool:
         try:
-            self.conn.send(item)  # small: one write, whole or not at all (PIPE_BUF)
-        except (BlockingIOError, BrokenPipeError, OSError):
+            self.conn.send(item)
+        except OSError:  # BlockingIOError: full; BrokenPipeError: its reader is gone
             return False
         return True
-
-
-class PipeSender:
-    """A child's reports up its pipe; once the main process is gone, they go nowhere."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def put(self, item: Any) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(item)
 
 
 class RingOutbox:
@@ -74,10 +66,6 @@ class RingOutbox:
         self._ring = None
 
     def put(self, item: tuple[Command, float | None]) -> bool:
-        """Into the ring; a `save` is not the engine's (the main process saves when the
-        MIDI process's event says it was stomped)."""
-        if isinstance(item[0], Save):
-            return True
         if self._ring is None:
             path, size, offset, length = self.where
             mapping = Mapping(size, path)

@@ -11,8 +11,8 @@ however that happens) and its children open it through
 - `CommandRing`: the MIDI process's commands to the callback, a single-producer
   single-consumer ring of float64 rows (core/wire.py), which the callback polls;
 - `Board`: what the callback says each block (the frame and the clock it
-  rendered at, its timing, xruns, and the engine's messages), read by the main
-  process for the status.
+  rendered at, its timing, xruns, the engine's messages, and how many `save`
+  stomps came through the ring), read by the main process for the status.
 
 Ordering: a ring row is written before the counter that publishes it, and a
 counter is read before the row; on x86-64 stores are seen in order. On weakly
@@ -46,7 +46,7 @@ HIST_STEP = 1e-5  # the session histogram of callback durations: 10 us bins...
 HIST_BINS = 10_000  # ...up to 100 ms, the last bin holding anything longer
 
 # Board numbers, by index: ints then floats.
-FRAME, BLOCKS, XRUNS, MESSAGES, ALIVE = range(5)
+FRAME, BLOCKS, XRUNS, MESSAGES, SAVES = range(5)
 STAMP, WORST = range(2)
 
 

@@ -38,7 +38,6 @@ from types import TracebackType
 
 from looper.config import Config
 from looper.config.engine import engine_settings
-from looper.core.commands import Save
 from looper.core.messages import words
 from looper.live.audio import Failure, Ready, audio_process
 from looper.live.children import Child, midi_child, spawn
@@ -102,6 +101,7 @@ class Session:
         self.closed = False
         self.wiring = Wiring()  # the audio ports' connections, made again after a restart
         self.wired_at = 0.0
+        self.saves = 0  # `save` stomps the callback counted
 
     def __enter__(self) -> Session:
         return self
@@ -225,10 +225,6 @@ class Session:
                 elif isinstance(event, Heard) and event.fired:
                     heard = f"{event.message} -> " if event.message else ""
                     lines.append(heard + "; ".join(event.fired))
-                    if self.saver is not None and any(
-                        isinstance(c, Save) for c, _ in event.commands
-                    ):
-                        self.saver.ask()
                 elif isinstance(event, LightsState):
                     lines.append(event.text)
         return lines

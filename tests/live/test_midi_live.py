@@ -34,10 +34,13 @@ from live_looper import TIMEOUT, Looper, run
 from test_midi import impossible_config
 
 from looper.config import Config, parse_config
+from looper.config.engine import engine_settings
 from looper.core.commands import Backloop, ClickVolume, Command, Mute, Play, Reset
+from looper.live.children import midi_child, spawn
+from looper.live.pipes import PipeOutbox, RingOutbox
+from looper.live.shared import Mapping, live_bytes, ring_span
 from looper.midi.keepers import PortState
-from looper.midi.lights import Shown
-from looper.midi.process import Heard, midi_process
+from looper.midi.process import Heard
 
 if TYPE_CHECKING:
     from looper.rig.harness import Harness
@@ -75,26 +78,40 @@ def jack_server(jack_server_module: JackServer) -> JackServer:
 
 
 class MidiChild:
-    """`midi_process` in a spawned child, as `looper run` starts it (with `lights`, a queue
-    for what the lights show, as the main process forwards it)."""
+    """The MIDI process started as `looper run` starts it (looper/live/children.py): its
+    commands into the shared command ring, its events up a pipe, the lights down one, told to
+    stop by the end of its life pipe."""
 
-    def __init__(self, config: Config, *, lights: bool = False) -> None:
+    def __init__(self, config: Config) -> None:
         ctx = mp.get_context("spawn")
-        self.commands: mp.Queue[tuple[Command, float]] = ctx.Queue()
-        self.events: mp.Queue[PortState | Heard] = ctx.Queue()
-        self.stop = ctx.Event()
-        self.lights: mp.Queue[Shown] | None = ctx.Queue() if lights else None
+        sizing = engine_settings(config, 0)
+        self.mapping = Mapping(live_bytes(sizing))
+        _, self.ring, _ = self.mapping.views(sizing)
+        offset, length = ring_span(sizing)
+        commands = RingOutbox(self.mapping.path, self.mapping.size, offset, length)
+        lights_r, lights_w = ctx.Pipe(duplex=False)
+        self.child = spawn(ctx, midi_child, "looper-midi", config, commands, lights_r)
+        lights_r.close()
+        self.lights = PipeOutbox(lights_w)  # what the tracks show: kept open, as live
+        self.process = self.child.process
         self.heard: list[Heard] = []
-        args = (config, self.commands, self.events, self.stop, self.lights)
-        self.process = ctx.Process(target=midi_process, args=args, daemon=True)
-        self.process.start()
+
+    def event(self, timeout: float = TIMEOUT) -> PortState | Heard:
+        """The next event the process reported; queue.Empty when none came in time."""
+        try:
+            if self.child.report.poll(timeout):
+                event: PortState | Heard = self.child.report.recv()
+                return event
+        except (EOFError, OSError):
+            pass
+        raise queue.Empty
 
     def port_state(self) -> PortState:
         """The next PortState (Heard events on the way are kept in `heard`)."""
         deadline = time.monotonic() + TIMEOUT
         while True:
             try:
-                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+                event = self.event(max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError(f"no PortState within {TIMEOUT:.0f} s") from None
             if isinstance(event, PortState):
@@ -109,15 +126,19 @@ class MidiChild:
             time.sleep(0.05)
 
     def command(self) -> tuple[Command, float, float]:
-        """The next command: (command, its stamp, when it arrived here)."""
-        try:
-            command, stamp = self.commands.get(timeout=TIMEOUT)
-        except queue.Empty:
-            raise AssertionError(f"no command within {TIMEOUT:.0f} s") from None
-        return command, stamp, time.monotonic()
+        """The next command from the ring: (command, its stamp, when it arrived here)."""
+        deadline = time.monotonic() + TIMEOUT
+        while not self.ring.pending():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no command within {TIMEOUT:.0f} s")
+            time.sleep(0.0002)
+        arrived = time.monotonic()
+        command, stamp = self.ring.pop()
+        assert stamp is not None
+        return command, stamp, arrived
 
     def close(self) -> None:
-        self.stop.set()
+        self.child.life.close()
         self.process.join(TIMEOUT)
         if self.process.is_alive():
             self.process.kill()
@@ -134,8 +155,8 @@ def start_midi(
         monkeypatch.setenv(key, value)
     children: list[MidiChild] = []
 
-    def start(yaml_text: str, *, lights: bool = False) -> MidiChild:
-        children.append(MidiChild(parse_config(yaml_text, "pedalboard.yaml"), lights=lights))
+    def start(yaml_text: str) -> MidiChild:
+        children.append(MidiChild(parse_config(yaml_text, "pedalboard.yaml")))
         return children[-1]
 
     yield start
@@ -170,7 +191,7 @@ def test_stomps_become_commands_in_order_and_a_hold_fires_by_itself(
     events: list[PortState | Heard] = list(midi.heard)
     with contextlib.suppress(queue.Empty):
         while True:
-            events.append(midi.events.get(timeout=1.0))
+            events.append(midi.event(timeout=1.0))
     lines = [(e.message, e.fired) for e in events if isinstance(e, Heard)]
     assert lines[0] == (
         "note_on channel 1 note 60 velocity 127",
@@ -262,7 +283,7 @@ def test_a_cable_pulled_and_a_stop_while_messages_stream_in_do_not_hang(
     )
     pedal = Harness(jack_server, midi_in=True)  # the pedal's lights on harness:lights
     try:
-        midi = start_midi(config, lights=True)
+        midi = start_midi(config)
         assert midi.port_state().connected
         sweep(pedal, rate=DENSE)
         assert isinstance(midi.command()[0], ClickVolume)

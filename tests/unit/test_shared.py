@@ -26,6 +26,7 @@ from looper.live.shared import (
     BLOCKS,
     MESSAGE_ROWS,
     RING_ROWS,
+    SAVES,
     Board,
     CommandRing,
     Mapping,
@@ -65,7 +66,7 @@ def test_a_full_ring_drops_and_says_so() -> None:
     assert ring.push(Play(1), 9.0)  # room again, and the ring wraps
 
 
-def test_a_child_opens_the_mapping_by_its_path_and_a_save_stays_out(mapping: Mapping) -> None:
+def test_a_child_opens_the_mapping_by_its_path(mapping: Mapping) -> None:
     offset, length = ring_span(SETTINGS)
     outbox = pickle.loads(pickle.dumps(RingOutbox(mapping.path, mapping.size, offset, length)))
     assert outbox.put((Play(1), 1.0)) and outbox.put((Save(), 2.0)) and outbox.put((Stop(0), 3.0))
@@ -73,7 +74,19 @@ def test_a_child_opens_the_mapping_by_its_path_and_a_save_stays_out(mapping: Map
     got = []
     while ring.pending():
         got.append(ring.pop())
-    assert got == [(Play(1), 1.0), (Stop(0), 3.0)]  # the main process saves; not the engine
+    assert got == [(Play(1), 1.0), (Save(), 2.0), (Stop(0), 3.0)]
+
+
+def test_a_save_is_counted_on_the_board_and_never_reaches_the_engine(mapping: Mapping) -> None:
+    memory, ring, board = mapping.views(SETTINGS)
+    cb = Callback(SETTINGS.sample_rate, ring, board)
+    cb.engine = Engine(SETTINGS, memory)
+    ring.push(Save(), 1.0)
+    ring.push(Save(), 2.0)
+    x = np.zeros((256, 2), dtype=np.float32)
+    cb(x, x.copy(), 256, None, None)
+    assert board.ints[SAVES] == 2 and not ring.pending()
+    assert not cb.engine.messages  # nothing said "does nothing": it never got there
 
 
 def test_the_board_keeps_the_newest_messages() -> None:
