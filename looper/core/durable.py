@@ -14,8 +14,9 @@ sequence number is odd while it is written; any other block only moves the
 newest slot's frame on, one store. So a process that dies in the middle of a
 copy leaves the other slot whole, and a reader in another process (the main
 process's status and saver, `read`) retries while a slot changes under it.
-The copy is the tables' size (about 0.4 MB for eight tracks of the stage
-config), made at most a few times a bar.
+The copy is of what is in use (the layers a track holds, the pages a
+recording holds; the stage workload's eight tracks: about 60 µs), made at
+most a few times a bar.
 
 What is not carried: commands not yet due (live, a command is due in the
 block it arrives in), the limiter, the meters' peaks and the messages. A
@@ -32,6 +33,7 @@ left out.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,7 +88,10 @@ TRACK_INTS = (
 )
 TRACK_FLOATS = ("env_from", "env_to", "volume")
 TRACK_STATES = ("state", "state_before_rec")
-TRACK_ARRAYS = ("table", "nbars", "pre", "fresh", "anchors", "rec_pages")
+#: Per layer (only the first `count` rows hold anything), then the recording's pages
+#: (only the first `rec_count`).
+LAYER_ARRAYS = ("table", "nbars", "pre", "fresh", "anchors")
+TRACK_ARRAYS = (*LAYER_ARRAYS, "rec_pages")
 #: Not state: the pool the track is handed, its voices (carried one by one), its number.
 TRACK_GIVEN = ("pool", "tails", "index", "pending")
 TAIL_INTS = ("held", "page", "start", "nxt", "pre", "anchor", "length", "at", "until")
@@ -141,6 +146,9 @@ class Checkpoint:
     def __init__(self, memory: Memory) -> None:
         self.head = memory.head
         self.slots = memory.slots
+        tracks = sum(1 for name in memory.slots[0] if name.endswith(".table"))
+        self.arrays = [track_arrays(slot, tracks) for slot in memory.slots]
+        self.row = np.zeros(wire.WIDTH)  # a waiting action's command, as numbers
 
     def after_block(self, e: Engine) -> None:
         """Copy the engine whole if anything happened in the block, else move the frame on."""
@@ -153,7 +161,7 @@ class Checkpoint:
     def commit(self, e: Engine) -> None:
         k = 1 - int(self.head[2])
         self.head[k] += 1  # odd: being written
-        _write(e, self.slots[k])
+        _write(e, self.slots[k], self.arrays[k], self.row)
         self.head[k] += 1
         self.head[2] = k
 
@@ -177,34 +185,56 @@ def fresh_slot(memory: Memory) -> dict[str, np.ndarray]:
     return {name: np.empty_like(array) for name, array in memory.slots[0].items()}
 
 
-def _write(e: Engine, slot: dict[str, np.ndarray]) -> None:
-    ints: list[int] = [int(getattr(e, n)) for n in ENGINE_INTS]
-    ints += [getattr(e.grid, n) for n in GRID_INTS]
-    ints += [int(getattr(e.pool, n)) for n in POOL_INTS]
-    ints += [int(getattr(e.ring, n)) for n in RING_INTS]
-    floats: list[float] = [float(getattr(e, n)) for n in ENGINE_FLOATS]
-    row = np.zeros(wire.WIDTH)
+_ENGINE_INTS = attrgetter(*ENGINE_INTS)
+_ENGINE_FLOATS = attrgetter(*ENGINE_FLOATS)
+_GRID_INTS = attrgetter(*GRID_INTS)
+_POOL_INTS = attrgetter(*POOL_INTS)
+_RING_INTS = attrgetter(*RING_INTS)
+_TRACK_INTS = attrgetter(*TRACK_INTS)
+_TRACK_FLOATS = attrgetter(*TRACK_FLOATS)
+_TAIL_INTS = attrgetter(*TAIL_INTS)
+_TAIL_GAIN = attrgetter(*TAIL_FLOATS)
+_NO_PENDING = (0, 0, 0, 0, 0)
+
+
+def track_arrays(slot: dict[str, np.ndarray], tracks: int) -> list[dict[str, np.ndarray]]:
+    """Each track's arrays in a slot, by field name (looked up once, not in the callback)."""
+    return [{n: slot[f"t{t}.{n}"] for n in TRACK_ARRAYS} for t in range(tracks)]
+
+
+def _write(
+    e: Engine, slot: dict[str, np.ndarray], arrays: list[dict[str, np.ndarray]], row: np.ndarray
+) -> None:
+    """Every number of the engine into `slot`, in the order `restore` reads them. Fields
+    are read by attrgetters (a C loop), booleans and enums as ints."""
+    ints: list[int] = [*_ENGINE_INTS(e), *_GRID_INTS(e.grid), *_POOL_INTS(e.pool)]
+    ints += _RING_INTS(e.ring)
+    floats: list[float] = [*_ENGINE_FLOATS(e)]
     for tr in e.tracks:
-        ints += [int(getattr(tr, n)) for n in TRACK_INTS]
-        ints += [_STATES.index(getattr(tr, n)) for n in TRACK_STATES]
-        floats += [float(getattr(tr, n)) for n in TRACK_FLOATS]
+        ints += _TRACK_INTS(tr)
+        ints += (_STATES.index(tr.state), _STATES.index(tr.state_before_rec))
+        floats += _TRACK_FLOATS(tr)
         p = tr.pending
         row.fill(0.0)
         if p is None:
-            ints += [0, 0, 0, 0, 0]
+            ints += _NO_PENDING
         else:
             if p.command is None:  # an action the engine itself set waiting
                 row[0] = -1
             else:
                 wire.encode(p.command, row)  # type: ignore[arg-type]
-            ints += [1, p.action.value, p.frame, p.bar, p.bars]
+            ints += (1, p.action.value, p.frame, p.bar, p.bars)
         floats += row.tolist()
         for tail in tr.tails:
-            ints += [int(getattr(tail, n)) for n in TAIL_INTS]
-            floats += [float(getattr(tail, n)) for n in TAIL_FLOATS]
-        slot_arrays = {n: slot[f"t{tr.index}.{n}"] for n in TRACK_ARRAYS}
-        for n, array in slot_arrays.items():
-            np.copyto(array, getattr(tr, n))
+            ints += _TAIL_INTS(tail)
+            floats.append(_TAIL_GAIN(tail))
+        count, mine = tr.count, arrays[tr.index]  # layers above count are free: not copied
+        np.copyto(mine["table"][:count], tr.table[:count])
+        np.copyto(mine["nbars"][:count], tr.nbars[:count])
+        np.copyto(mine["pre"][:count], tr.pre[:count])
+        np.copyto(mine["fresh"][:count], tr.fresh[:count])
+        np.copyto(mine["anchors"][:count], tr.anchors[:count])
+        np.copyto(mine["rec_pages"][: tr.rec_count], tr.rec_pages[: tr.rec_count])
     slot["ints"][:] = ints
     slot["floats"][:] = floats
     np.copyto(slot["taps"], e.taps)
@@ -236,6 +266,7 @@ def restore(e: Engine, slot: dict[str, np.ndarray]) -> None:
     over the same memory and not yet run. Its tails keep their pages; commands not yet due,
     the limiter and the meters' peaks start afresh."""
     ints, floats = _Reader(slot["ints"]), _Reader(slot["floats"])
+    arrays = track_arrays(slot, len(e.tracks))
     engine_ints = ints.take(len(ENGINE_INTS))
     beat, beats_per_bar, origin = (int(v) for v in ints.take(len(GRID_INTS)))
     grid = Grid(e.sample_rate, beat, beats_per_bar, origin)
@@ -267,8 +298,15 @@ def restore(e: Engine, slot: dict[str, np.ndarray]) -> None:
             _set(tail, TAIL_INTS, ints.take(len(TAIL_INTS)), int)
             tail.held = bool(tail.held)
             _set(tail, TAIL_FLOATS, floats.take(len(TAIL_FLOATS)), float)
-        for n in TRACK_ARRAYS:
-            np.copyto(getattr(tr, n), slot[f"t{tr.index}.{n}"])
+        count, mine = tr.count, arrays[tr.index]
+        for n in LAYER_ARRAYS:
+            np.copyto(getattr(tr, n)[:count], mine[n][:count])
+        tr.table[count:] = -1  # free layers, as core/track.py leaves them
+        tr.nbars[count:] = 0
+        tr.pre[count:] = -1
+        rec = tr.rec_count
+        np.copyto(tr.rec_pages[:rec], mine["rec_pages"][:rec])
+        tr.rec_pages[rec:] = -1
     np.copyto(e.taps, slot["taps"])
     np.copyto(e.preroll, slot["preroll"])
     count = e.pool.count
