@@ -10,6 +10,7 @@ process builds from the checkpoint and the meters (the mirror).
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from looper.config.engine import engine_settings
 from looper.core.commands import Play, Record, Reset, Save, SetTempo, Stop
 from looper.core.engine import Engine
 from looper.core.messages import MessageCode
-from looper.live.audio import Callback
+from looper.live.audio import Callback, resume_frame
 from looper.live.mirror import Mirror
 from looper.live.pipes import RingOutbox
 from looper.live.shared import (
@@ -33,6 +34,7 @@ from looper.live.shared import (
     live_bytes,
     ring_span,
 )
+from looper.sessions.plan import last_session
 
 CONFIG = parse_config(
     "tracks: {count: 2, memory_seconds: 30}\naudio: {history_seconds: 10}\n"
@@ -120,3 +122,26 @@ def test_the_mirror_reads_the_callbacks_engine(mapping: Mapping) -> None:
     assert s.input_levels == (0.5, 0.25)  # the meters are in the shared memory
     again = mirror.status(0.0, 256, None)
     assert again.input_levels == (0.0, 0.0)  # each status reads the peaks since the last
+
+
+@pytest.mark.parametrize(
+    ("late", "blocks"),
+    [(0.0, 10), (0.0004, 10), (-0.0006, 10), (0.0014, 11), (-0.0014, 9)],
+)
+def test_a_taking_over_process_resumes_in_whole_blocks(late: float, blocks: int) -> None:
+    """Ten periods of 128 frames (26.7 ms at 48 kHz) after the old process's last block,
+    give or take the callback's lateness: the new one renders from 10 blocks on, unless it
+    is more than half a block off (then the nearest whole block)."""
+    period = 128 / 48000
+    assert (
+        resume_frame((5000, 100.0), 100.0 + 10 * period + late, 48000, 128) == 5000 + blocks * 128
+    )
+
+
+def test_the_last_session_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", "/var/state")
+    assert last_session() == Path("/var/state/looper/last-session")
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/ignored")  # the XDG spec: absolute only
+    assert last_session() == Path.home() / ".local/state/looper/last-session"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert last_session() == Path.home() / ".local/state/looper/last-session"
