@@ -10,7 +10,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from looper.core.tracks import Action, State
-from looper.live.status import Status
+from looper.live.status import RUNNING, Status
 
 #: Block digits, 5 rows high, so the bar and beat read from two metres away.
 _GLYPHS: dict[str, tuple[str, ...]] = {
@@ -136,6 +136,7 @@ def _health(status: Status) -> list[Text]:
     block_ms = 1000 * status.block / status.sample_rate
     return [
         Text(f"{status.bpm:.2f} bpm, {status.beats_per_bar} beats a bar", style="bold"),
+        *([] if status.audio == RUNNING else [Text(status.audio, style="bold red")]),
         Text(status.midi),
         Text(f"xruns {status.xruns}", style="bold red" if status.xruns > 0 else ""),
         Text(
@@ -230,6 +231,7 @@ def line(status: Status) -> str:
             f"xruns {status.xruns}",
             *([f"clips {status.clips}"] if status.clips else []),
             f"load {status.load:.0%}/{status.load_max:.0%}",
+            *([] if status.audio == RUNNING else [status.audio.split(";")[0]]),
             status.midi.split(";")[0],  # the port's state; its own line said the rest
         ]
     )
@@ -243,6 +245,7 @@ def _worth_a_line(status: Status) -> tuple[object, ...]:
         status.beats_per_bar,
         tuple((t.number, t.state, t.bars, t.pending, t.layers) for t in status.tracks),
         status.xruns,
+        status.audio,
         status.midi,
         status.messages,
     )

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from looper.core.messages import Args, MessageCode
 
+#: The audio process's state while all is well (the screen shows anything else in red).
+RUNNING = "audio: running"
+
 
 @dataclass(frozen=True, slots=True)
 class TrackStatus:
@@ -44,7 +47,7 @@ class Status:
     rss_mb: float = 0.0  # resident memory of the audio process
     rss_start_mb: float = 0.0  # ...once it was set up
     midi: str = "MIDI: not started"  # the footswitch port's state, in words
-    audio: str = "audio: running"  # the audio process's state, in words
+    audio: str = RUNNING  # the audio process's state, in words
     messages: tuple[str, ...] = field(default_factory=tuple)  # recent, oldest first
     # The engine's new messages as data, (bar, code, args): the main process words them.
     engine_messages: tuple[tuple[int, MessageCode, Args], ...] = ()

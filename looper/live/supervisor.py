@@ -44,7 +44,7 @@ from looper.live.children import Child, midi_child, spawn
 from looper.live.mirror import Mirror, rss_mb
 from looper.live.pipes import PipeOutbox, RingOutbox
 from looper.live.shared import Mapping, live_bytes, ring_span
-from looper.live.status import Status
+from looper.live.status import RUNNING, Status
 from looper.live.wiring import Wiring
 from looper.sessions.plan import SessionPlan
 from looper.sessions.saver import Saver
@@ -158,7 +158,7 @@ class Session:
         self.ready = ready
         self.latency = ready.latency_frames
         self.gone_since = None
-        self.audio_text = "audio: running"
+        self.audio_text = RUNNING
         if self.mirror is None:
             self.mirror = Mirror(self.config, ready.latency_frames, self.memory, self.board)
             saving = Mirror(self.config, ready.latency_frames, self.memory, self.board)

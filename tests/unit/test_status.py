@@ -287,3 +287,11 @@ def test_clips_stand_out_on_the_screen_and_in_the_line_and_summary() -> None:
 
 def test_a_status_without_meters_shows_no_meter_lines() -> None:
     assert "clips" not in render(status())
+
+
+def test_the_audio_state_stands_out_when_it_is_not_running() -> None:
+    gone = "audio: the audio server stopped; the loops are kept; waiting for the audio server"
+    s = status(audio=gone)
+    assert "bold red" in styles_at(s, gone)
+    assert " | audio: the audio server stopped | MIDI" in line(s)
+    assert "audio:" not in line(status()) and "audio:" not in render(status())
