@@ -307,7 +307,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def soak(minutes: float, periods: Sequence[int], realtime: bool, as_json: bool) -> int:
     """The live soak at each block size: the native baseline, then the looper."""
-    from looper.rig.native import NativeError
+    from looper.rig.feeder import NativeError
     from looper.rig.soak import SoakError, report, run
 
     for block in periods:

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from looper.rig import procstat
+from looper.rig.feeder import Feeder, stage_stomps
 from looper.rig.jackserver import JackServer
 from looper.rig.measure import GOALS, Plan, Record, progress, record
-from looper.rig.native import Feeder, stage_stomps
 from looper.rig.soak import LOOPER_INPUTS, LOOPER_OUTPUTS, SOAK, SoakError, all_playing
 from looper.rig.sooperlooper import NAME, PeerError, SooperLooper
 from looper.rig.workload import (

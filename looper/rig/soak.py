@@ -3,8 +3,8 @@
 Two phases of the same minutes, each on a fresh private dummy JACK server of the same
 settings (realtime where the machine allows it, `--sync` as the rig's servers run):
 
-1. baseline: the native feeder (looper/rig/native.py) plays the stage workload's signal
-   through the native pass-through client and reads it back;
+1. baseline: the native feeder (looper/rig/feeder.py) plays the stage workload's signal
+   and its stomps through the native pass-through client and reads it back;
 2. looper: the same feeder plays the same signal into `looper run` (the stage workload
    as a config, `workload.stage_config`), stomps its eight backloops and its overdub on
    the pedal port the looper listens to, and reads its outputs.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from looper.errors import LooperError
 from looper.rig import procstat
+from looper.rig.feeder import Feeder, FeederReport, stage_stomps
 from looper.rig.jackserver import JackServer
-from looper.rig.native import Feeder, FeederReport, stage_stomps
 from looper.rig.workload import RATE, performance_signal, stage_config
 
 SOAK = "soak"  # the feeder's client name: the looper listens to its pedal
@@ -98,10 +98,12 @@ def _server(block: int, realtime: bool) -> JackServer:
     return JackServer(sample_rate=RATE, period=block, realtime=realtime)
 
 
-def _feeder(server: JackServer, to: tuple[str, ...], source: tuple[str, ...]) -> Feeder:
+def _feeder(
+    server: JackServer, to: tuple[str, ...], source: tuple[str, ...], pedal: str | None = None
+) -> Feeder:
     return Feeder(
         "feed", server.env, name=SOAK, to=to, source=source,
-        signal=performance_signal(), stomps=stage_stomps(),
+        signal=performance_signal(), stomps=stage_stomps(), pedal=pedal,
     )  # fmt: skip
 
 
@@ -128,7 +130,7 @@ def _baseline(minutes: float, block: int, realtime: bool) -> Phase:
         with passer:
             passer.wait_running()
             ins, outs = (f"{PASS}:in_1", f"{PASS}:in_2"), (f"{PASS}:out_1", f"{PASS}:out_2")
-            with _feeder(server, ins, outs) as feeder:
+            with _feeder(server, ins, outs, f"{PASS}:midi_in") as feeder:
                 feeder.wait_running()
                 _play(minutes, feeder=feeder.proc, passthrough=passer.proc)
                 report = feeder.stop()

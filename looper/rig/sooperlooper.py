@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from looper.errors import LooperError
-from looper.rig.native import NATIVE_DIR
+from looper.rig.feeder import NATIVE_DIR
 from looper.rig.workload import BEATS_PER_BAR, BPM, DUB_TRACK, LOOP_BARS, STANDARD_TRACKS
 
 NAME = "sooperlooper"  # its JACK client

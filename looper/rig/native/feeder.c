@@ -10,12 +10,13 @@
  * Options: -n NAME (client name), -s SECONDS (0: until SIGINT/SIGTERM), -c CHANNELS,
  *   -i FILE (raw float32, CHANNELS interleaved, played in a loop; default a 440 Hz sine
  *   at -20 dBFS), -o PORT (connect out_k to it, k-th -o), -r PORT (connect it to in_k),
- *   -m FRAME:NOTE (stomp NOTE at FRAME frames after the first cycle, released 100 ms
- *   later; up to 64).
+ *   -m FRAME:NOTE (stomp NOTE at FRAME frames after the first cycle in which `pedal` is
+ *   connected, so the listener is there; released 100 ms later; up to 64), -M PORT
+ *   (connect `pedal` to it; a looper connects itself).
  *
  * While it runs it prints a line per xrun, with the seconds since it started (from its
  * main loop, which polls the count every 10 ms); at exit one line, the one the rig parses
- * (looper/rig/native.py):
+ * (looper/rig/feeder.py):
  *   feeder MODE: B blocks of F frames at R Hz, X xruns, input peak P, heard H blocks,
  *   S stomps sent
  * Blocks and xruns are counted in the process and xrun callbacks (jack_set_xrun_callback:
@@ -47,6 +48,7 @@ static float peak;
 static long stomp_at[MAX_STOMPS];
 static unsigned char stomp_note[MAX_STOMPS];
 static int stomps, next_on, next_off;
+static long long pedal_origin = -1; /* the frame its pedal was first connected: stomps count from it */
 static long release_frames;
 static volatile sig_atomic_t stop;
 
@@ -58,15 +60,20 @@ static int on_xrun(void *arg) {
 
 static void send_stomps(void *buffer, jack_nframes_t n) {
     jack_midi_clear_buffer(buffer);
+    if (pedal_origin < 0) {
+        if (!jack_port_connected(midi))
+            return;
+        pedal_origin = frame;
+    }
     /* note-ons and note-offs, each in frame order; a block holds few, so interleave */
     while (next_on < stomps || next_off < next_on) {
-        long on = next_on < stomps ? stomp_at[next_on] : -1;
-        long off = next_off < next_on ? stomp_at[next_off] + release_frames : -1;
+        long long on = next_on < stomps ? pedal_origin + stomp_at[next_on] : -1;
+        long long off = next_off < next_on ? pedal_origin + stomp_at[next_off] + release_frames : -1;
         int take_on = on >= 0 && (off < 0 || on <= off);
-        long at = take_on ? on : off;
-        if (at >= frame + (long)n)
+        long long at = take_on ? on : off;
+        if (at >= frame + (long long)n)
             break;
-        long offset = at < frame ? 0 : at - frame;
+        long long offset = at < frame ? 0 : at - frame;
         unsigned char message[3] = {take_on ? 0x90 : 0x80,
                                     stomp_note[take_on ? next_on : next_off],
                                     take_on ? 127 : 0};
@@ -164,15 +171,15 @@ static int connect_when_there(const char *from, const char *to, const char *thei
 int main(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "feed") != 0 && strcmp(argv[1], "pass") != 0))
         return fail("usage: feeder feed|pass [-n NAME] [-s SECONDS] [-c CHANNELS] [-i FILE] "
-                    "[-o PORT]... [-r PORT]... [-m FRAME:NOTE]...");
+                    "[-o PORT]... [-r PORT]... [-m FRAME:NOTE]... [-M PORT]");
     feed = strcmp(argv[1], "feed") == 0;
     const char *name = feed ? "feeder" : "pass", *input = NULL;
-    const char *to[MAX_CHANNELS], *from[MAX_CHANNELS];
+    const char *to[MAX_CHANNELS], *from[MAX_CHANNELS], *pedal_to = NULL;
     int n_to = 0, n_from = 0;
     double seconds = 0;
     int opt;
     optind = 2;
-    while ((opt = getopt(argc, argv, "n:s:c:i:o:r:m:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:c:i:o:r:m:M:")) != -1) {
         switch (opt) {
         case 'n': name = optarg; break;
         case 's': seconds = atof(optarg); break;
@@ -180,6 +187,7 @@ int main(int argc, char **argv) {
         case 'i': input = optarg; break;
         case 'o': if (n_to < MAX_CHANNELS) to[n_to++] = optarg; break;
         case 'r': if (n_from < MAX_CHANNELS) from[n_from++] = optarg; break;
+        case 'M': pedal_to = optarg; break;
         case 'm':
             if (stomps == MAX_STOMPS || sscanf(optarg, "%ld:%hhu", &stomp_at[stomps],
                                                &stomp_note[stomps]) != 2)
@@ -224,6 +232,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_from && k < channels; k++)
         if (connect_when_there(from[k], jack_port_name(ins[k]), from[k]) != 0)
             fprintf(stderr, "feeder: cannot connect %s to %s\n", from[k], jack_port_name(ins[k]));
+    if (pedal_to != NULL && feed && connect_when_there(jack_port_name(midi), pedal_to, pedal_to) != 0)
+        fprintf(stderr, "feeder: cannot connect %s to %s\n", jack_port_name(midi), pedal_to);
     printf("feeder %s: running as %s\n", argv[1], jack_get_client_name(client));
     fflush(stdout);
     struct timespec start, now;

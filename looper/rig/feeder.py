@@ -91,11 +91,12 @@ def feeder_binary() -> Path:
 
 
 def stage_stomps() -> list[tuple[int, int]]:
-    """The workload's stomps in feeder frames: (frame, note), in frame order.
+    """The workload's stomps: (frame, note) from the pedal's connection, in frame order.
 
-    The feeder starts playing at its frame 0; after HISTORY_BARS + 1 bars (the looper's
-    history then holds the longest loop of the feeder's signal, whole, wherever its grid
-    lies) every track's backloop, 10 ms apart, and a bar later the overdub.
+    The feeder plays from its start, before the looper listens to its pedal; after
+    HISTORY_BARS + 1 bars more (the looper's history then holds the longest loop of the
+    feeder's signal, whole, wherever its grid lies) every track's backloop, 10 ms apart,
+    and a bar later the overdub.
     """
     at = (HISTORY_BARS + 1) * BAR + BAR // 8
     stomps = [(at + i * 480, STAGE_NOTES + i) for i in range(len(LOOP_BARS[:STANDARD_TRACKS]))]
@@ -103,7 +104,12 @@ def stage_stomps() -> list[tuple[int, int]]:
 
 
 class Feeder:
-    """`feeder MODE` on `env`'s JACK server, until `stop()` (or `seconds`, if given)."""
+    """`feeder MODE` on `env`'s JACK server, until `stop()` (or `seconds`, if given).
+
+    It connects its out_k to `to[k]` and `source[k]` to its in_k, and `pedal` to its pedal
+    port when given (a looper connects itself); `stomps` are (frame, note) counted from
+    the first cycle its pedal is connected in.
+    """
 
     def __init__(
         self,
@@ -115,6 +121,7 @@ class Feeder:
         source: Sequence[str] = (),
         signal: np.ndarray | None = None,
         stomps: Sequence[tuple[int, int]] = (),
+        pedal: str | None = None,
         seconds: float = 0.0,
     ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="feeder-")
@@ -129,6 +136,8 @@ class Feeder:
             command += ["-r", port]
         for frame, note in stomps:
             command += ["-m", f"{frame}:{note}"]
+        if pedal is not None:
+            command += ["-M", pedal]
         self.log = Path(self._dir.name) / "feeder.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
