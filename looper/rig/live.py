@@ -13,9 +13,7 @@ resource tracker); SooperLooper is one process. Medians of the interleaved runs.
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +25,15 @@ from looper.rig import procstat
 from looper.rig.feeder import Feeder, stage_stomps
 from looper.rig.jackserver import JackServer
 from looper.rig.measure import GOALS, Plan, Record, progress, record
-from looper.rig.soak import LOOPER_INPUTS, LOOPER_OUTPUTS, SOAK, SoakError, all_playing
+from looper.rig.soak import (
+    LOOPER_INPUTS,
+    LOOPER_OUTPUTS,
+    SOAK,
+    SoakError,
+    all_playing,
+    start_looper,
+    stop_looper,
+)
 from looper.rig.sooperlooper import NAME, PeerError, SooperLooper
 from looper.rig.workload import (
     RATE,
@@ -76,10 +82,7 @@ def looper_run(server: JackServer, block: int, seconds: float) -> Sample:
         config.write_text(stage_config(block, f"{SOAK}:pedal"))
         log = Path(tmp) / "looper.log"
         with log.open("wb") as out:
-            looper = subprocess.Popen(
-                [sys.executable, "-m", "looper", "run", "--config", str(config)],
-                env=server.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+            looper = start_looper(config, server.env, out)
             try:
                 with Feeder(
                     "feed", server.env, name=SOAK, to=LOOPER_INPUTS, source=LOOPER_OUTPUTS,
@@ -94,12 +97,7 @@ def looper_run(server: JackServer, block: int, seconds: float) -> Sample:
                     result = sample(audio[0], pids, seconds, block)
                     feeder.stop()
             finally:
-                looper.send_signal(signal.SIGINT)
-                try:
-                    looper.wait(20)
-                except subprocess.TimeoutExpired:
-                    looper.kill()
-                    looper.wait()
+                stop_looper(looper)
     return result
 
 

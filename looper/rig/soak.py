@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from looper.errors import LooperError
 from looper.rig import procstat
@@ -144,10 +145,7 @@ def _looper(minutes: float, block: int, realtime: bool, baseline: Phase, tmp: Pa
     config.write_text(stage_config(block, f"{SOAK}:pedal"))
     log = tmp / "looper.log"
     with _server(block, realtime) as server, log.open("wb") as out:
-        looper = subprocess.Popen(
-            [sys.executable, "-m", "looper", "run", "--config", str(config)],
-            env=server.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        looper = start_looper(config, server.env, out)
         try:
             with _feeder(server, LOOPER_INPUTS, LOOPER_OUTPUTS) as feeder:
                 feeder.wait_running()
@@ -161,12 +159,7 @@ def _looper(minutes: float, block: int, realtime: bool, baseline: Phase, tmp: Pa
                 report = feeder.stop()
                 phase = _phase("looper", server, report)
         finally:
-            looper.send_signal(signal.SIGINT)
-            try:
-                looper.wait(20)
-            except subprocess.TimeoutExpired:
-                looper.kill()
-                looper.wait()
+            stop_looper(looper)
     text = log.read_text(errors="replace")
     match = SESSION.search(text)
     if match is None:
@@ -181,6 +174,32 @@ def _looper(minutes: float, block: int, realtime: bool, baseline: Phase, tmp: Pa
         states=states[-1] if states else "",
         looper_realtime_threads=threads,
     )
+
+
+def start_looper(config: Path, env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+    """`looper run --config CONFIG`, printing to `out`, with Ctrl-C's default behaviour.
+
+    A job started in the background of a shell inherits SIGINT ignored, and Python then
+    keeps it so: the child gets SIGINT's default back, so `stop_looper` works from there.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "looper", "run", "--config", str(config)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def stop_looper(looper: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Ctrl-C, as a performer stops it (it prints its session line); a kill if it hangs."""
+    looper.send_signal(signal.SIGINT)
+    try:
+        looper.wait(timeout)
+    except subprocess.TimeoutExpired:
+        looper.kill()
+        looper.wait()
 
 
 def all_playing(status: str, tracks: int) -> bool:

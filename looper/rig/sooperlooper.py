@@ -140,7 +140,11 @@ class SooperLooper:
         return [found.get(i, -1.0) for i in range(STANDARD_TRACKS)]
 
     def perform(self) -> None:
-        """The stage workload: record the 8 loops together, each to its length; overdub one."""
+        """The stage workload: record the 8 loops together, each to its length; overdub one.
+
+        Lengths are timed by the wall clock, so a server running late (--sync on a busy
+        machine) makes them a little short; within half a bar they are the workload's.
+        """
         bar = 60 / BPM * BEATS_PER_BAR
         self.send("/set", "tempo", BPM)
         self.send("/sl/-1/set", "quantize", 0.0)
@@ -161,7 +165,7 @@ class SooperLooper:
         if got != want:
             raise PeerError(f"SooperLooper's loops are in states {got}, not {want}")
         seconds = self.get("loop_len")
-        if any(abs(s - bars * bar) > 0.1 * bar for s, bars in zip(seconds, lengths, strict=True)):
+        if any(abs(s - bars * bar) > bar / 2 for s, bars in zip(seconds, lengths, strict=True)):
             raise PeerError(f"SooperLooper's loops are {seconds} s long, not {lengths} bars")
 
     def close(self) -> None:
