@@ -81,6 +81,17 @@ def parse_report(text: str) -> FeederReport:
     )
 
 
+def end_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    """Send `sig` (if it still runs) and wait `timeout` seconds for it; then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def feeder_binary() -> Path:
     if not FEEDER.exists():
         raise NativeError(
@@ -161,13 +172,7 @@ class Feeder:
 
     def stop(self, timeout: float = 20.0) -> FeederReport:
         """Stop it (SIGINT) and read its report."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc, signal.SIGINT, timeout)
         try:
             return parse_report(self.output())
         finally:

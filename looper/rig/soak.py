@@ -30,7 +30,7 @@ from typing import IO
 
 from looper.errors import LooperError
 from looper.rig import procstat
-from looper.rig.feeder import Feeder, FeederReport, stage_stomps
+from looper.rig.feeder import Feeder, FeederReport, end_process, stage_stomps
 from looper.rig.jackserver import JackServer
 from looper.rig.workload import RATE, performance_signal, stage_config
 
@@ -194,12 +194,7 @@ def start_looper(config: Path, env: dict[str, str], out: IO[bytes]) -> subproces
 
 def stop_looper(looper: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Ctrl-C, as a performer stops it (it prints its session line); a kill if it hangs."""
-    looper.send_signal(signal.SIGINT)
-    try:
-        looper.wait(timeout)
-    except subprocess.TimeoutExpired:
-        looper.kill()
-        looper.wait()
+    end_process(looper, signal.SIGINT, timeout)
 
 
 def all_playing(status: str, tracks: int) -> bool:
