@@ -178,11 +178,13 @@ def print_live(console: Console, lines: list[Record]) -> None:
         "loops play; median of interleaved runs; the looper: the stage workload fed by the "
         "native client; SooperLooper: 8 stereo loops, one overdubbing):",
         markup=False,
+        soft_wrap=True,
     )
     console.print(
         "| block | period µs | looper audio process | all looper processes | SooperLooper "
         "| all looper / SooperLooper | runs |\n|---|---|---|---|---|---|---|",
         markup=False,
+        soft_wrap=True,
     )
     for block, pair in by_block.items():
         ours, theirs = pair.get("looper", {}), pair.get("sooperlooper", {})
@@ -197,6 +199,7 @@ def print_live(console: Console, lines: list[Record]) -> None:
             f"| {us(theirs.get('all_median_us'))} "
             f"| {'-' if ratio is None else f'{ratio:.2f}'} | {runs} |",
             markup=False,
+            soft_wrap=True,
         )
     for r in lines:
         if "skipped" in r:
