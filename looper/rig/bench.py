@@ -318,7 +318,8 @@ def soak(minutes: float, periods: Sequence[int], realtime: bool, as_json: bool) 
             print(f"soak: {error}", file=sys.stderr)
             return 1
         if as_json:
-            print(json.dumps({"name": "soak", **asdict(result)}), flush=True)
+            added = {"added_per_minute": result.added_per_minute}
+            print(json.dumps({"name": "soak", **asdict(result), **added}), flush=True)
         else:
             print(report(result), flush=True)
     return 0

@@ -1,7 +1,8 @@
 """The bench's live section: CPU per block of the looper's processes, beside SooperLooper's.
 
-At each block size (64 and 128 frames) one private dummy JACK server runs, and on it, in
-turn, `plan.live_repeats` times each: the looper (`looper run` with the stage workload as
+At each block size (64 and 128 frames) one private dummy JACK server runs (the rig's
+default: --sync, not realtime; scheduling changes when CPU is used, not how much), and
+on it, in turn, `plan.live_repeats` times each: the looper (`looper run` with the stage workload as
 its config, fed and stomped by the native feeder: no Python client in the graph, and
 nothing but the feeder's own MIDI to set the loops up), then SooperLooper (8 stereo loops
 recorded from the same feeder and set playing over OSC, looper.rig.sooperlooper). Each
