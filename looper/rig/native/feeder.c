@@ -156,15 +156,23 @@ static int load_signal(const char *path, jack_nframes_t rate) {
     return ok ? 0 : -1;
 }
 
-/* Connect `from` to `to`, waiting up to 30 s for the other client's port to appear. */
+/* Connect `from` to `to`, waiting up to 30 s for `theirs` (the other client's port) to
+ * appear; 0 when connected (or stopped meanwhile), else -1 with a message. */
 static int connect_when_there(const char *from, const char *to, const char *theirs) {
     for (int tries = 0; tries < 3000 && !stop; tries++) {
         if (jack_port_by_name(client, theirs) != NULL) {
             int rc = jack_connect(client, from, to);
-            return rc == 0 || rc == EEXIST ? 0 : -1;
+            if (rc == 0 || rc == EEXIST)
+                return 0;
+            fprintf(stderr, "feeder: cannot connect %s to %s (error %d)\n", from, to, rc);
+            return -1;
         }
         usleep(10000);
     }
+    if (stop)
+        return 0;
+    fprintf(stderr, "feeder: cannot connect %s to %s: %s is not there after 30 s\n", from, to,
+            theirs);
     return -1;
 }
 
@@ -205,7 +213,8 @@ int main(int argc, char **argv) {
     jack_status_t status;
     client = jack_client_open(name, JackNoStartServer | JackUseExactName, &status);
     if (client == NULL)
-        return fail("cannot open a JACK client (is the server running? JACK_DEFAULT_SERVER)");
+        return fail("cannot open a JACK client: is the server running, and is its name in "
+                    "JACK_DEFAULT_SERVER? (or the client name is taken)");
     jack_nframes_t rate = jack_get_sample_rate(client);
     release_frames = rate / 10;
     if (feed && load_signal(input, rate) != 0)
@@ -226,14 +235,17 @@ int main(int argc, char **argv) {
     signal(SIGHUP, on_signal);
     if (jack_activate(client) != 0)
         return fail("cannot activate the JACK client");
+    int wired = 0;
     for (int k = 0; k < n_to && k < channels; k++)
-        if (connect_when_there(jack_port_name(outs[k]), to[k], to[k]) != 0)
-            fprintf(stderr, "feeder: cannot connect %s to %s\n", jack_port_name(outs[k]), to[k]);
+        wired |= connect_when_there(jack_port_name(outs[k]), to[k], to[k]);
     for (int k = 0; k < n_from && k < channels; k++)
-        if (connect_when_there(from[k], jack_port_name(ins[k]), from[k]) != 0)
-            fprintf(stderr, "feeder: cannot connect %s to %s\n", from[k], jack_port_name(ins[k]));
-    if (pedal_to != NULL && feed && connect_when_there(jack_port_name(midi), pedal_to, pedal_to) != 0)
-        fprintf(stderr, "feeder: cannot connect %s to %s\n", jack_port_name(midi), pedal_to);
+        wired |= connect_when_there(from[k], jack_port_name(ins[k]), from[k]);
+    if (pedal_to != NULL && feed)
+        wired |= connect_when_there(jack_port_name(midi), pedal_to, pedal_to);
+    if (wired != 0) { /* a soak with a port left unconnected would measure nothing */
+        jack_client_close(client);
+        return 2;
+    }
     printf("feeder %s: running as %s\n", argv[1], jack_get_client_name(client));
     fflush(stdout);
     struct timespec start, now;
@@ -243,9 +255,10 @@ int main(int argc, char **argv) {
         usleep(10000);
         clock_gettime(CLOCK_MONOTONIC, &now);
         double elapsed = (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-        for (long long seen = xruns; told < seen; told++)
+        for (long long seen = xruns; told < seen; told++) {
             printf("feeder %s: xrun %lld at %.2f s\n", argv[1], told + 1, elapsed);
-        fflush(stdout);
+            fflush(stdout);
+        }
         if (seconds > 0 && elapsed >= seconds)
             break;
     }
