@@ -23,25 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from looper.rig import procstat
-from looper.rig.feeder import Feeder, stage_stomps
+from looper.rig.feeder import Feeder
 from looper.rig.jackserver import JackServer
 from looper.rig.measure import GOALS, Plan, Record, progress, record
 from looper.rig.soak import (
-    LOOPER_INPUTS,
-    LOOPER_OUTPUTS,
+    LOG,
     SOAK,
     SoakError,
     all_playing,
-    start_looper,
-    stop_looper,
+    audio_processes,
+    fed_looper,
+    last_status,
 )
 from looper.rig.sooperlooper import NAME, PeerError, SooperLooper
-from looper.rig.workload import (
-    RATE,
-    STANDARD_TRACKS,
-    performance_signal,
-    stage_config,
-)
+from looper.rig.workload import RATE, STANDARD_TRACKS, performance_signal
 
 LIVE_BLOCKS = (64, 128)
 SUBJECTS = ("looper", "sooperlooper")
@@ -67,9 +62,8 @@ def _wait_stage(log: Path, proc: subprocess.Popen[bytes], timeout: float) -> Non
     """Until the looper's status line shows every track playing (or overdubbing)."""
     deadline = time.monotonic() + timeout
     while True:
-        text = log.read_text(errors="replace").replace("\r", "\n")
-        lines = [line for line in text.splitlines() if line.startswith("bar ")]
-        if lines and all_playing(lines[-1], STANDARD_TRACKS):
+        text = log.read_text(errors="replace")
+        if all_playing(last_status(text), STANDARD_TRACKS):
             return
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SoakError(f"the looper's stage workload did not start:\n{text[-1500:]}")
@@ -78,27 +72,17 @@ def _wait_stage(log: Path, proc: subprocess.Popen[bytes], timeout: float) -> Non
 
 def looper_run(server: JackServer, block: int, seconds: float) -> Sample:
     """The looper live with the stage workload; CPU per block once every loop plays."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "live.yaml"
-        config.write_text(stage_config(block, f"{SOAK}:pedal"))
-        log = Path(tmp) / "looper.log"
-        with log.open("wb") as out:
-            looper = start_looper(config, server.env, out)
-            try:
-                with Feeder(
-                    "feed", server.env, name=SOAK, to=LOOPER_INPUTS, source=LOOPER_OUTPUTS,
-                    signal=performance_signal(), stomps=stage_stomps(),
-                ) as feeder:  # fmt: skip
-                    feeder.wait_running()
-                    _wait_stage(log, looper, STAGE_TIMEOUT)
-                    pids = procstat.descendants(looper.pid)
-                    audio = [p for p in pids if procstat.maps_library(p, "libportaudio")]
-                    if len(audio) != 1:
-                        raise SoakError(f"found {len(audio)} audio processes in {pids}")
-                    result = sample(audio[0], pids, seconds, block)
-                    feeder.stop()
-            finally:
-                stop_looper(looper)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fed_looper(server, block, Path(tmp)) as (looper, feeder),
+    ):
+        _wait_stage(Path(tmp) / LOG, looper, STAGE_TIMEOUT)
+        audio = audio_processes(looper.pid)
+        pids = procstat.descendants(looper.pid)
+        if len(audio) != 1:
+            raise SoakError(f"found {len(audio)} audio processes (PortAudio mapped) in {pids}")
+        result = sample(audio[0], pids, seconds, block)
+        feeder.stop()
     return result
 
 

@@ -18,12 +18,14 @@ xruns, callback time percentiles, memory) and its last status line.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,6 +38,7 @@ from looper.rig.workload import RATE, performance_signal, stage_config
 
 SOAK = "soak"  # the feeder's client name: the looper listens to its pedal
 PASS = "pass"
+LOG = "looper.log"  # what the looper prints, in the phase's directory
 LOOPER_INPUTS = ("looper:in_0", "looper:in_1")  # PortAudio's names for the looper's ports
 LOOPER_OUTPUTS = ("looper:out_0", "looper:out_1")
 PLAYING = re.compile(r"\d+:(playing|overdubbing) \d+b")
@@ -141,39 +144,55 @@ def _baseline(minutes: float, block: int, realtime: bool) -> Phase:
 
 
 def _looper(minutes: float, block: int, realtime: bool, baseline: Phase, tmp: Path) -> SoakResult:
-    config = tmp / "soak.yaml"
-    config.write_text(stage_config(block, f"{SOAK}:pedal"))
-    log = tmp / "looper.log"
-    with _server(block, realtime) as server, log.open("wb") as out:
-        looper = start_looper(config, server.env, out)
-        try:
-            with _feeder(server, LOOPER_INPUTS, LOOPER_OUTPUTS) as feeder:
-                feeder.wait_running()
-                _play(minutes / 2, feeder=feeder.proc, looper=looper)
-                threads = sum(
-                    procstat.realtime_threads(pid)
-                    for pid in procstat.descendants(looper.pid)
-                    if procstat.maps_library(pid, "libportaudio")
-                )
-                _play(minutes / 2, feeder=feeder.proc, looper=looper)
-                report = feeder.stop()
-                phase = _phase("looper", server, report)
-        finally:
-            stop_looper(looper)
-    text = log.read_text(errors="replace")
+    with _server(block, realtime) as server, fed_looper(server, block, tmp) as (looper, feeder):
+        _play(minutes / 2, feeder=feeder.proc, looper=looper)
+        threads = sum(procstat.realtime_threads(pid) for pid in audio_processes(looper.pid))
+        _play(minutes / 2, feeder=feeder.proc, looper=looper)
+        phase = _phase("looper", server, feeder.stop())
+    text = (tmp / LOG).read_text(errors="replace")
     match = SESSION.search(text)
     if match is None:
         raise SoakError(f"the looper printed no session line:\n{text[-2000:]}")
-    states = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("bar ")]
     return SoakResult(
         minutes=minutes,
         block=block,
         baseline=baseline,
         looper=phase,
         session={k: float(v) for k, v in match.groupdict().items()},
-        states=states[-1] if states else "",
+        states=last_status(text),
         looper_realtime_threads=threads,
     )
+
+
+@contextlib.contextmanager
+def fed_looper(
+    server: JackServer, block: int, tmp: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Feeder]]:
+    """`looper run` with the stage workload at `block` frames, fed and stomped by the feeder.
+
+    It prints to `tmp / LOG`; on leaving, the feeder is gone and the looper stopped.
+    """
+    config = tmp / "stage.yaml"
+    config.write_text(stage_config(block, f"{SOAK}:pedal"))
+    with (tmp / LOG).open("wb") as out:
+        looper = start_looper(config, server.env, out)
+        try:
+            with _feeder(server, LOOPER_INPUTS, LOOPER_OUTPUTS) as feeder:
+                feeder.wait_running()
+                yield looper, feeder
+        finally:
+            stop_looper(looper)
+
+
+def audio_processes(pid: int) -> list[int]:
+    """The looper's processes under `pid` that hold the sound device (PortAudio mapped)."""
+    return [p for p in procstat.descendants(pid) if procstat.maps_library(p, "libportaudio")]
+
+
+def last_status(text: str) -> str:
+    """The looper's last status line in what it printed ("" before its first)."""
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("bar ")]
+    return lines[-1] if lines else ""
 
 
 def start_looper(config: Path, env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes]:
