@@ -13,6 +13,8 @@ Sections, in the order they run (`--only` picks some):
   each in a fresh subprocess; they must match within 5%.
 - alloc: `tracemalloc` around many callbacks in steady state (a separate, untimed run):
   net bytes per block, and whether they grow with the number of blocks.
+- live: CPU per block of the looper's processes on a dummy JACK server, beside
+  SooperLooper's, interleaved (`live`); skipped with `--quick` unless `--only live`.
 
 The standard stage workload is `looper.rig.workload` (the soak plays the same one live).
 It is run until every track plays before anything is timed. The pieces: `measure` (the
@@ -64,7 +66,7 @@ from looper.rig.workload import (
 )
 from looper.tools.render import RENDER_BLOCK
 
-SECTIONS = ("callback", "peer", "scaling", "render", "memory", "alloc")
+SECTIONS = ("callback", "peer", "scaling", "render", "memory", "alloc", "live")
 
 
 # ---- timing -------------------------------------------------------------------------
@@ -288,34 +290,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="instead: the looper live on a dummy JACK server for MINUTES (scripts/soak)",
     )
     parser.add_argument(
-        "--realtime", action="store_true", help="with --soak: a realtime (SCHED_FIFO) JACK server"
+        "--no-realtime",
+        action="store_true",
+        help="with --soak: JACK without realtime scheduling (default: -R where allowed)",
+    )
+    parser.add_argument(
+        "--periods",
+        type=count(16),
+        nargs="+",
+        default=[128],
+        metavar="FRAMES",
+        help="with --soak: the block sizes to soak at, each in turn (default 128)",
     )
     return parser.parse_args(argv)
 
 
-def soak(minutes: float, realtime: bool, as_json: bool) -> int:
-    """The live soak: xruns, callback time percentiles, memory at start and end."""
-    from looper.rig.soak import SoakError, run
+def soak(minutes: float, periods: Sequence[int], realtime: bool, as_json: bool) -> int:
+    """The live soak at each block size: the native baseline, then the looper."""
+    from looper.rig.feeder import NativeError
+    from looper.rig.soak import SoakError, report, run
 
-    try:
-        result = run(minutes, realtime)
-    except SoakError as error:
-        print(f"soak: {error}", file=sys.stderr)
-        return 1
-    if as_json:
-        print(json.dumps({"name": "soak", **asdict(result)}))
-        return 0
-    print(
-        f"soak: {result.minutes:g} min live at {result.block} frames, 48 kHz, 8 tracks "
-        f"(one overdubbing), click and monitor on; JACK "
-        f"{'realtime' if result.realtime else 'not realtime'}\n"
-        f"  blocks {result.blocks}, xruns {result.xruns}\n"
-        f"  callback time, % of the {result.block}-frame period: p50 {result.p50:.1f}, "
-        f"p99 {result.p99:.1f}, p99.9 {result.p999:.1f}, max {result.max:.1f}\n"
-        f"  audio process resident memory: {result.rss_start_mb:.1f} MB after set-up, "
-        f"{result.rss_end_mb:.1f} MB at the end\n"
-        f"  last status: {result.states}"
-    )
+    for block in periods:
+        progress(f"soak: {minutes:g} min native baseline, then {minutes:g} min looper, {block}")
+        try:
+            result = run(minutes, block, realtime)
+        except (SoakError, NativeError) as error:
+            print(f"soak: {error}", file=sys.stderr)
+            return 1
+        if as_json:
+            added = {"added_per_minute": result.added_per_minute}
+            print(json.dumps({"name": "soak", **asdict(result), **added}), flush=True)
+        else:
+            print(report(result), flush=True)
     return 0
 
 
@@ -334,7 +340,7 @@ def count(least: int) -> Callable[[str], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.soak is not None:
-        return soak(args.soak, args.realtime, args.json)
+        return soak(args.soak, args.periods, not args.no_realtime, args.json)
     plan = QUICK if args.quick else FULL
     if args.blocks is not None:
         plan = replace(plan, blocks=args.blocks)
@@ -362,6 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit(memory_section(plan))
     if "alloc" in sections:
         emit(alloc_section(plan, signal))
+    if "live" in sections and (args.only or not args.quick):
+        from looper.rig.live import live_section
+
+        emit(live_section(plan))
     if not args.json:
         from looper.rig.report import print_tables
 

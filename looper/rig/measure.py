@@ -38,11 +38,19 @@ class Plan:
     render_minutes: float = 10.0
     render_repeats: int = 3
     memory_minutes: tuple[float, float] = (1.0, 60.0)
+    live_seconds: float = 30.0  # measured per live run, once its loops play
+    live_repeats: int = 3  # live runs of each looper per block size, interleaved
 
 
 FULL = Plan()
 QUICK = Plan(
-    blocks=1_000, warmup=100, render_minutes=1.0, render_repeats=1, memory_minutes=(0.5, 2.0)
+    blocks=1_000,
+    warmup=100,
+    render_minutes=1.0,
+    render_repeats=1,
+    memory_minutes=(0.5, 2.0),
+    live_seconds=5.0,
+    live_repeats=1,
 )
 
 
@@ -68,6 +76,12 @@ GOALS = {
     "tracks": Goal("64 tracks at 64 frames: median <= 25% of the period", 0.25),
     "render": Goal("offline render >= 500x real time", 500.0, at_least=True),
     "memory": Goal("peak memory of the short and the long session: within 5%", 0.05),
+    "live64": Goal(
+        "live at 64 frames: all looper processes / SooperLooper, CPU per block <= 1", 1.0
+    ),
+    "live128": Goal(
+        "live at 128 frames: all looper processes / SooperLooper, CPU per block <= 1", 1.0
+    ),
     "alloc": Goal(
         "net allocation does not grow: bytes gained from a quarter of the run to its end",
         ALLOC_SLACK_BYTES,

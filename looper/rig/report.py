@@ -94,6 +94,7 @@ def print_tables(records: list[Record]) -> None:
         ("render", print_render),
         ("memory", print_memory),
         ("alloc", print_alloc),
+        ("live", print_live),
     )
     for name, printer in printers:
         if by_name.get(name):
@@ -164,6 +165,45 @@ def print_alloc(console: Console, lines: list[Record]) -> None:
         )
         for site in r["growing_sites"]:
             console.print(f"  grows at {site}")
+
+
+def print_live(console: Console, lines: list[Record]) -> None:
+    """The live section as a markdown table (the README holds it), and what was skipped."""
+    by_block: dict[int, dict[str, Record]] = {}
+    for r in lines:
+        by_block.setdefault(r["block"], {})[r["subject"]] = r
+    first = lines[0]
+    console.print(
+        f"Live, CPU per block (µs; /proc utime+stime over {first['seconds']:g} s once the "
+        "loops play; median of interleaved runs; the looper: the stage workload fed by the "
+        "native client; SooperLooper: 8 stereo loops, one overdubbing):",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "| block | period µs | looper audio process | all looper processes | SooperLooper "
+        "| all looper / SooperLooper | runs |\n|---|---|---|---|---|---|---|",
+        markup=False,
+        soft_wrap=True,
+    )
+    for block, pair in by_block.items():
+        ours, theirs = pair.get("looper", {}), pair.get("sooperlooper", {})
+        ratio = ours.get("ratio_to_sooperlooper")
+        runs = ", ".join(
+            f"{name} {' / '.join(f'{v:.0f}' for v in r.get('all_us', []))}"
+            for name, r in pair.items()
+        )
+        console.print(
+            f"| {block} | {us(block / RATE * 1e6)} "
+            f"| {us(ours.get('audio_median_us'))} | {us(ours.get('all_median_us'))} "
+            f"| {us(theirs.get('all_median_us'))} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {runs} |",
+            markup=False,
+            soft_wrap=True,
+        )
+    for r in lines:
+        if "skipped" in r:
+            console.print(f"live: {r['subject']} skipped: {r['skipped']}", markup=False)
 
 
 def print_targets(console: Console, records: list[Record]) -> None:

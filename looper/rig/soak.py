@@ -1,43 +1,47 @@
-"""The live soak: the looper for minutes on a dummy JACK server, with the stage workload.
+"""The live soak: how many xruns the looper adds to what the machine makes on its own.
 
-A harness client plays the stage workload's signal into the looper, continuously,
-stomps its eight backloops and leaves its dub track overdubbing (looper.rig.workload:
-the same workload the bench times offline), then stops the looper
-and reads the session line it prints at exit: xruns, callback time
-percentiles, resident memory after set-up and at the end.
+Two phases of the same minutes, each on a fresh private dummy JACK server of the same
+settings (realtime where the machine allows it, `--sync` as the rig's servers run):
+
+1. baseline: the native feeder (looper/rig/feeder.py) plays the stage workload's signal
+   and its stomps through the native pass-through client and reads it back;
+2. looper: the same feeder plays the same signal into `looper run` (the stage workload
+   as a config, `workload.stage_config`), stomps its eight backloops and its overdub on
+   the pedal port the looper listens to, and reads its outputs.
+
+No Python client is in the graph besides the looper, so the baseline's xruns are the
+machine's (timer, scheduler, other jobs) and the difference is the looper's. Each phase
+counts the xruns the server reported to the feeder and the late cycles jackd's dummy
+driver logged; the looper phase adds the looper's own session line (its callback's
+xruns, callback time percentiles, memory) and its last status line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from looper.errors import LooperError
-from looper.rig.harness import Harness
+from looper.rig import procstat
+from looper.rig.feeder import Feeder, FeederReport, end_process, stage_stomps
 from looper.rig.jackserver import JackServer
-from looper.rig.timeline import next_downbeat
-from looper.rig.workload import (
-    BEATS_PER_BAR,
-    BPM,
-    DUB_NOTE,
-    HISTORY_BARS,
-    LOOP_BARS,
-    RATE,
-    STAGE_NOTES,
-    STANDARD_TRACKS,
-    performance_signal,
-    stage_config,
-)
+from looper.rig.workload import RATE, performance_signal, stage_config
 
-BLOCK = 128
-SOAK = "soak"  # the harness client's name: the looper listens to its pedal
-BAR = round(RATE * 60 / BPM) * BEATS_PER_BAR
+SOAK = "soak"  # the feeder's client name: the looper listens to its pedal
+PASS = "pass"
+LOG = "looper.log"  # what the looper prints, in the phase's directory
+LOOPER_INPUTS = ("looper:in_0", "looper:in_1")  # PortAudio's names for the looper's ports
+LOOPER_OUTPUTS = ("looper:out_0", "looper:out_1")
+PLAYING = re.compile(r"\d+:(playing|overdubbing) \d+b")
 
 SESSION = re.compile(
     r"session: (?P<blocks>\d+) blocks of (?P<block>\d+) frames, (?P<xruns>\d+) xruns; callback "
@@ -52,90 +56,189 @@ class SoakError(LooperError, RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Phase:
+    """One client under test for the soak's minutes."""
+
+    subject: str  # "baseline" or "looper"
+    feeder: FeederReport
+    late_cycles: int  # jackd's dummy driver: cycles that ended after their time
+    realtime: bool  # jackd ran threads at SCHED_FIFO/RR
+
+    @property
+    def minutes(self) -> float:
+        return self.feeder.blocks * self.feeder.block / self.feeder.rate / 60
+
+    @property
+    def per_minute(self) -> float:
+        return self.feeder.xruns / self.minutes if self.minutes else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class SoakResult:
     minutes: float
-    realtime: bool
-    blocks: int
     block: int
-    xruns: int
-    p50: float  # callback time as % of the block period
-    p99: float
-    p999: float
-    max: float
-    rss_start_mb: float
-    rss_end_mb: float
+    baseline: Phase
+    looper: Phase
+    session: dict[str, float]  # the looper's session line: blocks, xruns, p50 ... rss1
     states: str  # the looper's last status line: every track's state
+    looper_realtime_threads: int  # in its audio process, while it played
+
+    @property
+    def added_per_minute(self) -> float:
+        return self.looper.per_minute - self.baseline.per_minute
 
 
-def run(minutes: float, realtime: bool = False) -> SoakResult:
-    """Soak the looper for `minutes` of the stage workload; the result of its session line.
+def run(minutes: float, block: int = 128, realtime: bool = True) -> SoakResult:
+    """The baseline, then the looper, `minutes` each at `block` frames; what each counted.
 
-    `realtime` runs the JACK server and its clients' process threads at SCHED_FIFO, as on
-    a stage machine set up for audio (root, or rtprio granted).
+    `realtime` asks jackd for SCHED_FIFO (-R); whether it got it is in each phase.
     """
+    baseline = _baseline(minutes, block, realtime)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "soak.yaml"
-        config.write_text(stage_config(BLOCK, f"{SOAK}:pedal"))
-        log = Path(tmp) / "looper.log"
-        with (
-            JackServer(sample_rate=RATE, period=BLOCK, realtime=realtime) as server,
-            Harness(server, name=SOAK, seconds=30) as harness,
-            log.open("w") as out,
-        ):
-            looper = subprocess.Popen(
-                [sys.executable, "-m", "looper", "--config", str(config)],
-                env=server.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            try:
-                _perform(harness, minutes, log)
-            finally:
-                looper.send_signal(signal.SIGINT)
-                looper.wait(20)
-        text = log.read_text()
+        return _looper(minutes, block, realtime, baseline, Path(tmp))
+
+
+def _server(block: int, realtime: bool) -> JackServer:
+    return JackServer(sample_rate=RATE, period=block, realtime=realtime)
+
+
+def _feeder(
+    server: JackServer, to: tuple[str, ...], source: tuple[str, ...], pedal: str | None = None
+) -> Feeder:
+    return Feeder(
+        "feed", server.env, name=SOAK, to=to, source=source,
+        signal=performance_signal(), stomps=stage_stomps(), pedal=pedal,
+    )  # fmt: skip
+
+
+def _play(minutes: float, **procs: subprocess.Popen[bytes]) -> None:
+    """Let the graph run for `minutes`, failing early if a client under test ends."""
+    deadline = time.monotonic() + minutes * 60
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise SoakError(f"the {name} ended after it started (exit {proc.returncode})")
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def _phase(subject: str, server: JackServer, report: FeederReport) -> Phase:
+    late = server.log.count("XRun")  # the dummy driver logs one line per late cycle
+    assert server.proc is not None
+    rt = procstat.realtime_threads(server.proc.pid) > 0
+    return Phase(subject, report, late, rt)
+
+
+def _baseline(minutes: float, block: int, realtime: bool) -> Phase:
+    with _server(block, realtime) as server:
+        passer = Feeder("pass", server.env, name=PASS)
+        with passer:
+            passer.wait_running()
+            ins, outs = (f"{PASS}:in_1", f"{PASS}:in_2"), (f"{PASS}:out_1", f"{PASS}:out_2")
+            with _feeder(server, ins, outs, f"{PASS}:midi_in") as feeder:
+                feeder.wait_running()
+                _play(minutes, feeder=feeder.proc, passthrough=passer.proc)
+                report = feeder.stop()
+                phase = _phase("baseline", server, report)
+            passer.stop()
+    return phase
+
+
+def _looper(minutes: float, block: int, realtime: bool, baseline: Phase, tmp: Path) -> SoakResult:
+    with _server(block, realtime) as server, fed_looper(server, block, tmp) as (looper, feeder):
+        _play(minutes / 2, feeder=feeder.proc, looper=looper)
+        threads = sum(procstat.realtime_threads(pid) for pid in audio_processes(looper.pid))
+        _play(minutes / 2, feeder=feeder.proc, looper=looper)
+        phase = _phase("looper", server, feeder.stop())
+    text = (tmp / LOG).read_text(errors="replace")
     match = SESSION.search(text)
     if match is None:
         raise SoakError(f"the looper printed no session line:\n{text[-2000:]}")
-    states = [line for line in text.splitlines() if line.startswith("bar ")]
-    g = match.groupdict()
     return SoakResult(
         minutes=minutes,
-        realtime=realtime,
-        blocks=int(g["blocks"]),
-        block=int(g["block"]),
-        xruns=int(g["xruns"]),
-        p50=float(g["p50"]),
-        p99=float(g["p99"]),
-        p999=float(g["p999"]),
-        max=float(g["max"]),
-        rss_start_mb=float(g["rss0"]),
-        rss_end_mb=float(g["rss1"]),
-        states=states[-1] if states else "",
+        block=block,
+        baseline=baseline,
+        looper=phase,
+        session={k: float(v) for k, v in match.groupdict().items()},
+        states=last_status(text),
+        looper_realtime_threads=threads,
     )
 
 
-def _perform(harness: Harness, minutes: float, log: Path) -> None:
-    """Play, stomp the workload in, and keep playing until the time is up."""
-    harness.connect_outputs("^looper:in_")
-    harness.connect_inputs("^looper:out_")
-    deadline = time.monotonic() + 30
-    while "MIDI: listening" not in log.read_text():
-        if time.monotonic() > deadline:
-            raise SoakError(f"the looper did not open the pedal port:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
-    clip = performance_signal()
-    at = next_downbeat(harness, BAR)  # before anything plays: the outputs carry the click alone
-    harness.play(clip, at=at)
-    stomp = at + HISTORY_BARS * BAR + BAR // 8  # the history, then every loop at once
-    for i in range(len(LOOP_BARS[:STANDARD_TRACKS])):
-        harness.stomp(STAGE_NOTES + i, stomp + i * 480)
-    harness.stomp(DUB_NOTE, stomp + BAR)  # overdub on, and left on
-    end = at + round(minutes * 60 * RATE)
-    next_clip = at + len(clip)
-    while next_clip < end:
-        harness.run_until(next_clip - RATE * 3)
-        harness.play(clip, at=next_clip)
-        next_clip += len(clip)
-    harness.run_until(end)
+@contextlib.contextmanager
+def fed_looper(
+    server: JackServer, block: int, tmp: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Feeder]]:
+    """`looper run` with the stage workload at `block` frames, fed and stomped by the feeder.
+
+    It prints to `tmp / LOG`; on leaving, the feeder is gone and the looper stopped.
+    """
+    config = tmp / "stage.yaml"
+    config.write_text(stage_config(block, f"{SOAK}:pedal"))
+    with (tmp / LOG).open("wb") as out:
+        looper = start_looper(config, server.env, out)
+        try:
+            with _feeder(server, LOOPER_INPUTS, LOOPER_OUTPUTS) as feeder:
+                feeder.wait_running()
+                yield looper, feeder
+        finally:
+            stop_looper(looper)
+
+
+def audio_processes(pid: int) -> list[int]:
+    """The looper's processes under `pid` that hold the sound device (PortAudio mapped)."""
+    return [p for p in procstat.descendants(pid) if procstat.maps_library(p, "libportaudio")]
+
+
+def last_status(text: str) -> str:
+    """The looper's last status line in what it printed ("" before its first)."""
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("bar ")]
+    return lines[-1] if lines else ""
+
+
+def start_looper(config: Path, env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+    """`looper run --config CONFIG`, printing to `out`, with Ctrl-C's default behaviour.
+
+    A job started in the background of a shell inherits SIGINT ignored, and Python then
+    keeps it so: the child gets SIGINT's default back, so `stop_looper` works from there.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "looper", "run", "--config", str(config)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def stop_looper(looper: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Ctrl-C, as a performer stops it (it prints its session line); a kill if it hangs."""
+    end_process(looper, signal.SIGINT, timeout)
+
+
+def all_playing(status: str, tracks: int) -> bool:
+    """Whether a status line shows `tracks` tracks each playing or overdubbing a loop."""
+    return len(PLAYING.findall(status)) == tracks
+
+
+def report(result: SoakResult) -> str:
+    """The soak's lines, as the rig prints them."""
+    b, lo, s = result.baseline, result.looper, result.session
+    rt = "realtime (SCHED_FIFO)" if b.realtime and lo.realtime else "not realtime"
+    return (
+        f"soak: {result.minutes:g} min per phase at {result.block} frames, 48 kHz, dummy JACK "
+        f"--sync, {rt}; the looper's audio process had "
+        f"{result.looper_realtime_threads} realtime threads\n"
+        f"  baseline (native feeder -> native pass-through): {b.feeder.blocks:,d} blocks, "
+        f"xruns {b.feeder.xruns} ({b.per_minute:.2f}/min), jackd late cycles {b.late_cycles}\n"
+        f"  looper (native feeder -> looper run, stage workload): {lo.feeder.blocks:,d} blocks, "
+        f"xruns {lo.feeder.xruns} ({lo.per_minute:.2f}/min), jackd late cycles "
+        f"{lo.late_cycles}; the looper's own count {s['xruns']:.0f} in {s['blocks']:,.0f} blocks\n"
+        f"  the looper adds {result.added_per_minute:+.2f} xruns/min over the baseline "
+        f"({lo.feeder.xruns - b.feeder.xruns:+d} in {result.minutes:g} min)\n"
+        f"  callback time, % of the {result.block}-frame period: p50 {s['p50']:.1f}, "
+        f"p99 {s['p99']:.1f}, p99.9 {s['p999']:.1f}, max {s['max']:.1f}\n"
+        f"  audio process resident memory: {s['rss0']:.1f} MB after set-up, "
+        f"{s['rss1']:.1f} MB at the end\n"
+        f"  last status: {result.states}"
+    )
