@@ -8,9 +8,11 @@ the status out of the shared memory through a `Mirror` (looper/live/mirror.py),
 forwards the pedal lights, saves the loops in the background when they
 change, and watches both children:
 
-- the audio process died (killed, crashed): a new one is started at once,
-  takes the loops over from the memory and plays on in phase (the status says
-  so); one that keeps dying as it starts ends the session, saved;
+- the audio process died (killed, crashed): the spare (an audio process
+  started while the other played, its imports done and its engine built,
+  waiting for the word) opens the stream at once, takes the loops over from
+  the memory and plays on in phase (the status says so), and a new spare is
+  started; one that keeps dying as it starts ends the session, saved;
 - the audio stopped running (the audio server went away, or the callback
   stalled for STALL_SECONDS): the audio process is ended, the loops are kept,
   and a new one is tried every RETRY_SECONDS until the server is back (the
@@ -58,6 +60,7 @@ MIDI_RETRIES = 3
 AUTOSAVE_SECONDS = 2.0  # the loops held still this long after a change: saved
 EXIT_SAVE_WAIT = 0.3  # at exit, how long a save waits for a loop's last bar
 WIRING_SECONDS = 1.0  # how often the audio ports' connections are looked at
+LET_GO_SECONDS = 2.5  # the longest a spare waits for the server to drop a dead client
 
 
 class Session:
@@ -81,6 +84,8 @@ class Session:
         self.latency: int | None = None  # the engine's, from the first audio process
         self.ready: Ready | None = None
         self.audio: Child | None = None
+        self.spare: Child | None = None  # an audio process ready to take over (live/audio.py)
+        self.untold: float | None = None  # the spare takes over: told to go by then at last
         self.midi: Child | None = None
         self.lights: PipeOutbox | None = None
         self.mirror: Mirror | None = None
@@ -116,18 +121,40 @@ class Session:
 
     # ---- starting --------------------------------------------------------------------
 
-    def _spawn_audio(self, first: bool) -> None:
+    def _spawn_audio(self, first: bool = False, standby: bool = False) -> Child:
         shared = (self.mapping.path, self.mapping.size)
         plan = self.plan if first else replace(self.plan, loaded=None)
-        self.audio = spawn(
-            self.ctx, audio_process, "looper-audio", self.config, self.latency, shared, plan
-        )
+        args = (self.config, self.latency, shared, plan, standby)
+        return spawn(self.ctx, audio_process, "looper-audio", *args)
+
+    def _take_over(self, now: float) -> None:
+        """A new audio process: the spare if it is there (told to go once the server let go
+        of the dead one's client, `_tell_spare`), else a new one."""
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.alive():
+            self.audio = replace(spare, started=now)
+            self.untold = now + LET_GO_SECONDS
+            return
+        if spare is not None:
+            spare.stop(0.0)
+        self.audio = self._spawn_audio()
+
+    def _tell_spare(self, now: float) -> None:
+        """Tell the spare to go once the dead process's JACK client is gone (the server
+        removes it within its client timeout): a client joining before that finds a graph
+        whose cycles wait for the dead one, and the name `looper` still taken."""
+        if self.untold is None or self.audio is None:
+            return
+        if now < self.untold and self.wiring.holds_ports():
+            return
+        self.untold = None
+        with contextlib.suppress(OSError):
+            self.audio.life.send("go")
 
     def start(self, stopping: threading.Event) -> Ready | Failure | None:
         """Start the audio process, and the MIDI process once the audio runs; None when
         `stopping` was set meanwhile (Ctrl-C during start-up)."""
-        self._spawn_audio(first=True)
-        assert self.audio is not None
+        self.audio = self._spawn_audio(first=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if stopping.is_set():
@@ -164,6 +191,8 @@ class Session:
             saving = Mirror(self.config, ready.latency_frames, self.memory, self.board)
             self.saver = Saver(saving.engine, self.plan, saving.refresh)
             self.rss_start = rss_mb(self.audio.process.pid if self.audio else None)
+        if self.spare is None or not self.spare.alive():
+            self.spare = self._spawn_audio(standby=True)
 
     def _start_midi(self) -> None:
         offset, length = ring_span(engine_settings(self.config, 0))
@@ -259,7 +288,7 @@ class Session:
                     f"the audio process ended ({audio.ended()}); restarting it: the loops are kept"
                 )
                 audio.stop(0.0)
-                self._spawn_audio(first=False)
+                self._take_over(now)
                 self.audio_text = "audio: restarting; the loops are kept"
                 self.gone_since = now  # counted as gone until the new one is ready
                 self.retry_at = now + START_TIMEOUT  # the one just started is the try
@@ -274,6 +303,7 @@ class Session:
 
     def _retry_audio(self, now: float, lines: list[str]) -> str | None:
         """The audio is not running: look whether the try under way is ready, or try again."""
+        self._tell_spare(now)
         audio = self.audio
         if audio is not None:
             report = self._report(audio, 0.0)
@@ -295,8 +325,11 @@ class Session:
         since = self.gone_since or now
         if self.server_timeout is not None and now - since > self.server_timeout:
             return f"no audio for {self.server_timeout:g} s (--server-timeout)"
+        if self.audio is not None and now >= self.retry_at:  # started, never ready
+            self.audio.stop(0.0)
+            self.audio = None
         if self.audio is None and now >= self.retry_at:
-            self._spawn_audio(first=False)
+            self.audio = self._spawn_audio()
             self.retry_at = now + START_TIMEOUT
         return None
 
@@ -360,13 +393,12 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        for child in (self.midi, self.audio):
-            if child is not None:
-                with contextlib.suppress(OSError):
-                    child.life.close()
-        for child in (self.midi, self.audio):
-            if child is not None:
-                child.stop()
+        children = [c for c in (self.midi, self.audio, self.spare) if c is not None]
+        for child in children:
+            with contextlib.suppress(OSError):
+                child.life.close()
+        for child in children:
+            child.stop()
         self.mirror = None
         self.saver = None
         self.wiring.drop()

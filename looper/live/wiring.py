@@ -73,6 +73,17 @@ class Wiring:
         if links:
             self.links = links
 
+    def holds_ports(self) -> bool:
+        """Whether the server still has audio ports of a looper client (after a crash: the
+        dead one's, until the server's client timeout); False off JACK."""
+        if not self._connect():
+            return False
+        try:
+            return bool(self._ports())
+        except Exception:  # the server went away meanwhile
+            self.drop()
+            return False
+
     def restore(self) -> int:
         """Connect the new audio process's ports as the old ones were; how many links."""
         if not self.links or not self._connect():
