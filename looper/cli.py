@@ -60,7 +60,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(args_in)
     if args.command != "run":  # `run` sets its own at once; elsewhere they end the program
         for s in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_DFL)
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                signal.signal(s, signal.SIG_DFL)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -21,7 +21,8 @@ def _early(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, _early)
+        if signal.getsignal(s) is not signal.SIG_IGN:  # `nohup looper ...` keeps SIGHUP out
+            signal.signal(s, _early)
     from looper.cli import main as cli_main
 
     return cli_main()

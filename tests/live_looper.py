@@ -12,7 +12,8 @@ while the test plays, stomps and reads its output (`looper --config`, `learn`,
   (a prompt, then its answer).
 * Ctrl-C: the command runs as `python -c` with SIGINT's default handler put back, so
   SIGINT raises KeyboardInterrupt even when pytest was started as a shell's background
-  job (such jobs inherit SIGINT ignored, and Python then keeps it so).
+  job (such jobs inherit SIGINT ignored, and Python then keeps it so); SIGHUP too (the
+  looper keeps an ignored SIGHUP ignored, as `nohup` asks).
 * With `harness`, the looper's audio ports are wired to it (harness:out_k -> looper:in_k,
   looper:out_k -> harness:in_k) before waiting for `ready`.
 * A looper left running is killed on leaving a `with` block, when setting up fails, and
@@ -40,6 +41,7 @@ LOOPER_WITH_CTRL_C = [
     sys.executable,
     "-c",
     "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
     "from looper.cli import main; sys.exit(main())",
 ]
 TIMEOUT = 30.0  # seconds for anything to happen; generous for a loaded 2-core machine

@@ -133,31 +133,16 @@ def audio_process(
     latency: int | None,
     shared: tuple[str, int],
     plan: SessionPlan,
-    standby: bool,
     report: Connection,
     life: Connection,
 ) -> None:
     """The audio child: open the stream, take over or start the engine, run until `life`
-    ends. `latency`: the engine's latency in frames, known after the first start.
-
-    `standby`: a spare, started while another audio process plays, that maps the memory
-    and builds its engine, then waits for the main process's word on `life` (or its end)
-    before it opens anything: a crash is then followed by a stream, not by an
-    interpreter's start and imports. It does not load PortAudio while it waits (that
-    would open a JACK client and take the looper's name)."""
+    ends. `latency`: the engine's latency in frames, known after the first start."""
     child_signals()
     a = config.audio
     mapping = Mapping(shared[1], shared[0])
     memory, ring, board = mapping.views(engine_settings(config, 0))
     cb = Callback(a.sample_rate, ring, board)
-    engine = None
-    if standby:
-        assert latency is not None  # a spare follows a process that ran
-        engine = Engine(engine_settings(config, latency), memory)
-        try:
-            life.recv()  # the word to take over
-        except (EOFError, OSError):
-            return
     from looper.live.device import DeviceError, device_name, open_stream
 
     try:
@@ -168,8 +153,7 @@ def audio_process(
     if latency is None:
         latency = latency_frames(a.latency_ms, a.sample_rate, sum(stream.latency))
     try:
-        if engine is None:
-            engine = Engine(engine_settings(config, latency), memory)
+        engine = Engine(engine_settings(config, latency), memory)
         took_over = _take_over(engine, board, a.block_size)
         if took_over is None:
             plan.restore(engine)  # the saved loops, before the stream starts

@@ -88,11 +88,13 @@ class Stopping:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[Stopping]:
-    """Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed) set a flag while the block
-    runs, instead of raising in the middle of a draw; the previous handlers come back
-    after it."""
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed; not when it was ignored
+    at start, as `nohup` does) set a flag while the block runs, instead of raising in the
+    middle of a draw; the previous handlers come back after it."""
     stopping = Stopping()
-    kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    kinds = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup it stays ignored
+        kinds.append(signal.SIGHUP)
     previous = {s: signal.signal(s, lambda signum, _: stopping.set(signum)) for s in kinds}
     try:
         yield stopping

@@ -8,11 +8,11 @@ the status out of the shared memory through a `Mirror` (looper/live/mirror.py),
 forwards the pedal lights, saves the loops in the background when they
 change, and watches both children:
 
-- the audio process died (killed, crashed): the spare (an audio process
-  started while the other played, its imports done and its engine built,
-  waiting for the word) opens the stream at once, takes the loops over from
-  the memory and plays on in phase (the status says so), and a new spare is
-  started; one that keeps dying as it starts ends the session, saved;
+- the audio process died (killed, crashed): a new one is started at once,
+  takes the loops over from the memory and plays on in phase (the status says
+  so); one that keeps dying as it starts ends the session, saved. (A spare
+  audio process waiting with its imports done was tried: its start, right
+  after each restart, cost the playing one xruns on a busy 2-core machine.);
 - the audio stopped running (the audio server went away, or the callback
   stalled for STALL_SECONDS): the audio process is ended, the loops are kept,
   and a new one is tried every RETRY_SECONDS until the server is back (the
@@ -60,7 +60,6 @@ MIDI_RETRIES = 3
 AUTOSAVE_SECONDS = 2.0  # the loops held still this long after a change: saved
 EXIT_SAVE_WAIT = 0.3  # at exit, how long a save waits for a loop's last bar
 WIRING_SECONDS = 1.0  # how often the audio ports' connections are looked at
-LET_GO_SECONDS = 2.5  # the longest a spare waits for the server to drop a dead client
 
 
 class Session:
@@ -84,8 +83,6 @@ class Session:
         self.latency: int | None = None  # the engine's, from the first audio process
         self.ready: Ready | None = None
         self.audio: Child | None = None
-        self.spare: Child | None = None  # an audio process ready to take over (live/audio.py)
-        self.untold: float | None = None  # the spare takes over: told to go by then at last
         self.midi: Child | None = None
         self.lights: PipeOutbox | None = None
         self.mirror: Mirror | None = None
@@ -121,35 +118,13 @@ class Session:
 
     # ---- starting --------------------------------------------------------------------
 
-    def _spawn_audio(self, first: bool = False, standby: bool = False) -> Child:
+    def _spawn_audio(self, first: bool = False) -> Child:
+        """An audio process; only the first one loads the session (later ones take the
+        loops over from the memory)."""
         shared = (self.mapping.path, self.mapping.size)
         plan = self.plan if first else replace(self.plan, loaded=None)
-        args = (self.config, self.latency, shared, plan, standby)
+        args = (self.config, self.latency, shared, plan)
         return spawn(self.ctx, audio_process, "looper-audio", *args)
-
-    def _take_over(self, now: float) -> None:
-        """A new audio process: the spare if it is there (told to go once the server let go
-        of the dead one's client, `_tell_spare`), else a new one."""
-        spare, self.spare = self.spare, None
-        if spare is not None and spare.alive():
-            self.audio = replace(spare, started=now)
-            self.untold = now + LET_GO_SECONDS
-            return
-        if spare is not None:
-            spare.stop(0.0)
-        self.audio = self._spawn_audio()
-
-    def _tell_spare(self, now: float) -> None:
-        """Tell the spare to go once the dead process's JACK client is gone (the server
-        removes it within its client timeout): a client joining before that finds a graph
-        whose cycles wait for the dead one, and the name `looper` still taken."""
-        if self.untold is None or self.audio is None:
-            return
-        if now < self.untold and self.wiring.holds_ports():
-            return
-        self.untold = None
-        with contextlib.suppress(OSError):
-            self.audio.life.send("go")
 
     def start(self, stopping: threading.Event) -> Ready | Failure | None:
         """Start the audio process, and the MIDI process once the audio runs; None when
@@ -191,8 +166,6 @@ class Session:
             saving = Mirror(self.config, ready.latency_frames, self.memory, self.board)
             self.saver = Saver(saving.engine, self.plan, saving.refresh)
             self.rss_start = rss_mb(self.audio.process.pid if self.audio else None)
-        if self.spare is None or not self.spare.alive():
-            self.spare = self._spawn_audio(standby=True)
 
     def _start_midi(self) -> None:
         offset, length = ring_span(engine_settings(self.config, 0))
@@ -288,7 +261,7 @@ class Session:
                     f"the audio process ended ({audio.ended()}); restarting it: the loops are kept"
                 )
                 audio.stop(0.0)
-                self._take_over(now)
+                self.audio = self._spawn_audio()
                 self.audio_text = "audio: restarting; the loops are kept"
                 self.gone_since = now  # counted as gone until the new one is ready
                 self.retry_at = now + START_TIMEOUT  # the one just started is the try
@@ -303,7 +276,6 @@ class Session:
 
     def _retry_audio(self, now: float, lines: list[str]) -> str | None:
         """The audio is not running: look whether the try under way is ready, or try again."""
-        self._tell_spare(now)
         audio = self.audio
         if audio is not None:
             report = self._report(audio, 0.0)
@@ -329,6 +301,9 @@ class Session:
             self.audio.stop(0.0)
             self.audio = None
         if self.audio is None and now >= self.retry_at:
+            if not self.wiring.server_up():  # asked cheaply: no interpreter started in vain
+                self.retry_at = now + RETRY_SECONDS
+                return None
             self.audio = self._spawn_audio()
             self.retry_at = now + START_TIMEOUT
         return None
@@ -393,7 +368,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        children = [c for c in (self.midi, self.audio, self.spare) if c is not None]
+        children = [c for c in (self.midi, self.audio) if c is not None]
         for child in children:
             with contextlib.suppress(OSError):
                 child.life.close()

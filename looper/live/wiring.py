@@ -32,6 +32,7 @@ class Wiring:
         self.client: Any = None
         self.links: dict[str, list[str]] = {}
         self.shut_down = threading.Event()  # the server said it is going
+        self.seen = False  # a JACK server was here: the looper plays on JACK
 
     @property
     def available(self) -> bool:
@@ -50,7 +51,13 @@ class Wiring:
         client.activate()
         self.shut_down.clear()
         self.client = client
+        self.seen = True
         return True
+
+    def server_up(self) -> bool:
+        """Whether a JACK server is there to start an audio process on (True off JACK,
+        where there is no server to ask: the device is tried)."""
+        return self._connect() or not self.seen
 
     def _ports(self) -> list[Any]:
         """The audio ports of the looper's PortAudio client (named `looper`, or `looper-NN`
@@ -72,17 +79,6 @@ class Wiring:
             return
         if links:
             self.links = links
-
-    def holds_ports(self) -> bool:
-        """Whether the server still has audio ports of a looper client (after a crash: the
-        dead one's, until the server's client timeout); False off JACK."""
-        if not self._connect():
-            return False
-        try:
-            return bool(self._ports())
-        except Exception:  # the server went away meanwhile
-            self.drop()
-            return False
 
     def restore(self) -> int:
         """Connect the new audio process's ports as the old ones were; how many links."""

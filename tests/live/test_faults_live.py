@@ -58,7 +58,9 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server() -> Iterator[JackServer]:
-    with JackServer(sync=False) as s:
+    """Not --sync; a client timeout of 500 ms, jackd's own default (the rig's 2 s suits a
+    loaded machine's slow clients, and holds a killed client's place as long)."""
+    with JackServer(sync=False, client_timeout_ms=500) as s:
         yield s
 
 
@@ -213,9 +215,11 @@ def test_a_save_racing_a_kill_is_whole_and_the_loop_plays_on(
 
 
 def _terminal_signals() -> None:
-    """SIGINT as a terminal gives it: a test run as a shell's background job inherits it
-    ignored, and a signal ignored at exec stays ignored until Python sets a handler."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """The signals as a terminal gives them: a test run as a background job (or under
+    nohup) inherits SIGINT or SIGHUP ignored, and a signal ignored at exec stays ignored
+    (the looper keeps an ignored SIGHUP ignored, as nohup asks)."""
+    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
 
 
 def _group(server: JackServer, config: Path) -> subprocess.Popen[str]:
