@@ -136,6 +136,7 @@ class JackServer:
         return cmd
 
     def start(self, timeout: float = START_TIMEOUT) -> JackServer:
+        _forget_dead_servers()  # else 8 killed servers stop any more from starting
         if self.proc is not None:
             raise JackServerError(f"JACK server {self.name!r} already started")
         cmd = self.command()
@@ -254,3 +255,44 @@ class JackServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<JackServer {self.name!r} {state} {self.sample_rate} Hz/{self.period}>"
+
+
+REGISTRY = Path("/dev/shm/jack-shm-registry")
+REGISTRY_HEAD = 24  # jack_shm_header_t before its servers (jack2 1.9: common/shm.h)
+REGISTRY_ENTRY = 264  # jack_shm_server_t: pid, a 256-byte name, padding
+
+
+def _forget_dead_servers() -> bool:
+    """libjack's registry of servers has 8 places, and a place is given back only when a
+    server of the same name starts again: the rig's servers each have a new name, so the
+    places of servers that ended without unregistering (killed, or a crash) add up until no
+    server starts ("Too many servers already active"). Free the places whose process is
+    gone (each is the server's pid, then its name), before each start; True when one was
+    freed. Done without libjack's lock: a race with another server starting that very
+    moment is the rig's own, which starts one at a time."""
+    try:
+        with REGISTRY.open("r+b") as registry:
+            data = bytearray(registry.read(REGISTRY_HEAD + 8 * REGISTRY_ENTRY))
+            freed = False
+            for k in range(8):
+                at = REGISTRY_HEAD + k * REGISTRY_ENTRY
+                pid = int.from_bytes(data[at : at + 4], "little", signed=True)
+                if pid > 0 and not _alive(pid):
+                    data[at : at + REGISTRY_ENTRY] = bytes(REGISTRY_ENTRY)
+                    freed = True
+            if freed:
+                registry.seek(0)
+                registry.write(data)
+            return freed
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True

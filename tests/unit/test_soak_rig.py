@@ -3,7 +3,9 @@ client's report line, OSC encoding, the stage stomps, the live table."""
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,26 @@ def test_a_skipped_peer_gives_no_ratio_and_the_table_says_why(
     row = next(line for line in text.splitlines() if line.startswith("| 128 |"))
     assert row.split(" | ")[2:6] == ["100.0", "200.0", "-", "-"]
     assert "sooperlooper skipped: not found" in text
+
+
+def test_the_rig_frees_the_jack_registry_places_of_dead_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looper.rig import jackserver as js
+
+    registry = bytearray(js.REGISTRY_HEAD + 8 * js.REGISTRY_ENTRY)
+
+    def place(k: int, pid: int, name: bytes) -> None:
+        at = js.REGISTRY_HEAD + k * js.REGISTRY_ENTRY
+        registry[at : at + 4] = pid.to_bytes(4, "little")
+        registry[at + 4 : at + 4 + len(name)] = name
+
+    place(0, os.getpid(), b"jack-0:alive:")
+    place(3, 2**22 + 12345, b"jack-0:dead:")  # beyond pid_max: no such process
+    path = tmp_path / "jack-shm-registry"
+    path.write_bytes(bytes(registry))
+    monkeypatch.setattr(js, "REGISTRY", path)
+    assert js._forget_dead_servers()
+    after = path.read_bytes()
+    assert b"jack-0:alive:" in after and b"jack-0:dead:" not in after
+    assert not js._forget_dead_servers()  # nothing more to free
