@@ -253,10 +253,7 @@ class Session:
                 quick = now - audio.started < QUICK_DEATH
                 self.audio_failures = self.audio_failures + 1 if quick else 1
                 if self.audio_failures > AUDIO_RETRIES:
-                    return (
-                        f"the audio process died {AUDIO_RETRIES + 1} times as it started "
-                        f"({audio.ended()}); see the lines above"
-                    )
+                    return _dying(audio)
                 lines.append(
                     f"the audio process ended ({audio.ended()}); restarting it: the loops are kept"
                 )
@@ -294,6 +291,11 @@ class Session:
                 self.retry_at = now + RETRY_SECONDS
                 if isinstance(report, Failure) and not report.device:
                     return report.text
+                if report is None:  # it died before it said anything: not the device's
+                    self.audio_failures += 1
+                    lines.append(f"the audio process ended as it started ({audio.ended()})")
+                    if self.audio_failures > AUDIO_RETRIES:
+                        return _dying(audio)
         since = self.gone_since or now
         if self.server_timeout is not None and now - since > self.server_timeout:
             return f"no audio for {self.server_timeout:g} s (--server-timeout)"
@@ -378,6 +380,14 @@ class Session:
         self.saver = None
         self.wiring.drop()
         self.mapping.close()
+
+
+def _dying(audio: Child) -> str:
+    """Why the session ends when audio processes keep dying as they start."""
+    return (
+        f"the audio process died {AUDIO_RETRIES + 1} times as it started ({audio.ended()}); "
+        "see the lines above"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,3 +302,31 @@ def test_a_signal_to_the_group_while_playing_saves_the_loops(
     assert sf.info(str(kept / "track1.wav")).frames == LOOP
     assert "Traceback" not in live.text()
     assert not _none_left(live.proc.pid), "a child is left"
+
+
+def test_an_audio_process_that_keeps_dying_as_it_starts_ends_the_session_saved(
+    server: JackServer, config: Path, _state_home: Path
+) -> None:
+    """The playing one killed, then each new one as soon as it has PortAudio loaded: after
+    the fourth death in a row the looper saves and exits 1, saying why."""
+    with Harness(server) as harness:
+        live = Looper(server, "--config", str(config), harness=harness)
+        try:
+            _loop_playing(live, harness)
+            killed: set[int] = set()
+            deadline = time.monotonic() + 60
+            while live.running and time.monotonic() < deadline:
+                with contextlib.suppress(OSError):  # a process that ended meanwhile
+                    for pid in tree_of(live.proc.pid):
+                        if pid not in killed and mapped([pid], "libportaudio"):
+                            os.kill(pid, signal.SIGKILL)
+                            killed.add(pid)
+                time.sleep(0.01)
+            code = live.wait()
+        finally:
+            live.kill()
+    assert code == 1, live.text()
+    assert "the audio process died 4 times as it started" in live.stderr
+    kept = _state_home / "looper" / "last-session"
+    assert f"session saved to {kept} (1 loop" in live.text()
+    assert "Traceback" not in live.text()
